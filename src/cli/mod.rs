@@ -1,0 +1,33 @@
+//! The command line: one binary, one subcommand per use. Each subcommand's arguments and
+//! entry point live in their own file.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod serve;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keptn-native",
+    version,
+    about = "Keptn tasks, natively: approval, deployment, test and evaluation"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: answer Keptn task events from NATS and HTTP.
+    Serve(Box<serve::ServeArgs>),
+}
+
+/// Parses the command line and runs the chosen subcommand.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(*args),
+    }
+}
