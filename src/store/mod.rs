@@ -85,6 +85,9 @@ pub struct OpenEntry {
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
+/// Answers one caller once its batch is committed (the argument is the commit error, if any).
+type Answer = Box<dyn FnOnce(Option<&str>)>;
+
 enum Op {
     Accept(Box<TriggeredEvent>, Reply<bool>),
     SetState(String, JournalState, Option<String>),
@@ -240,7 +243,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>) {
 /// every caller gets the error.
 fn apply_batch(conn: &mut Connection, batch: Vec<Op>) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
-    let mut answers: Vec<Box<dyn FnOnce(Option<&str>)>> = Vec::with_capacity(batch.len());
+    let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
     for op in batch {
         answers.push(apply(&tx, op));
     }
@@ -253,11 +256,11 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Op>) -> Result<(), StoreError> 
 }
 
 /// Runs one operation and returns the closure that answers its caller once the commit is done.
-fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Box<dyn FnOnce(Option<&str>)> {
+fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Answer {
     fn answer<T: Send + 'static>(
         reply: Reply<T>,
         result: Result<T, StoreError>,
-    ) -> Box<dyn FnOnce(Option<&str>)> {
+    ) -> Answer {
         Box::new(move |commit_err: Option<&str>| {
             let result = match commit_err {
                 Some(e) => Err(StoreError::Commit(e.to_string())),
