@@ -1,0 +1,17 @@
+//! Evaluation: the quality gate Keptn's lighthouse-service and prometheus-service ran together
+//! (§6, §7). Pure parts: the SLO model ([`slo`]), criteria ([`criteria`]), scoring
+//! ([`scoring`]), the timeframe ([`timeframe`]). I/O parts used by the handler and the CLI:
+//! previous results ([`history`]) and the Prometheus SLI provider ([`prometheus`]).
+
+pub mod criteria;
+pub mod history;
+pub mod prometheus;
+pub mod scoring;
+pub mod slo;
+pub mod timeframe;
+
+pub use scoring::{
+    EvaluationDetails, EvaluationInput, Evaluated, IndicatorResult, PreviousEvaluation,
+    SliRetrieval, SliTarget, evaluate, summary,
+};
+pub use slo::{Slo, SloError};
