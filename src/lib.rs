@@ -3,9 +3,26 @@
 //!
 //! Module map:
 //! - [`keptn`]: the event protocol (pure): types, envelope, payloads, replies.
+//! - [`dispatch`]: every incoming event's outcome; the `.started`/`.finished` protocol.
+//! - [`handlers`]: one file per task, behind the `TaskHandler` trait.
+//! - [`store`]: the embedded SQLite journal and pending approvals.
+//! - [`transport`]: NATS in, replies out.
+//! - [`api`]: the HTTP API (events, probes, metrics, approvals).
+//! - [`evaluation`]: the quality gate: SLO model, scoring, timeframe, history, Prometheus SLIs.
+//! - [`resources`]: Keptn resources (SLO, SLI, plans, charts) from Keptn or a directory.
+//! - [`config`], [`telemetry`], [`metrics`], [`app`]: configuration, logs, metrics, wiring.
+//! - [`cli`]: the subcommands of the binary.
 
+pub mod api;
+pub mod app;
 pub mod cli;
+pub mod config;
+pub mod dispatch;
+pub mod evaluation;
 pub mod handlers;
 pub mod keptn;
-pub mod evaluation;
+pub mod metrics;
 pub mod resources;
+pub mod store;
+pub mod telemetry;
+pub mod transport;

@@ -47,8 +47,9 @@ pub struct Correlation {
     pub git_commit_id: Option<String>,
 }
 
-/// A `.triggered` task event we are going to answer.
-#[derive(Debug, Clone, PartialEq)]
+/// A `.triggered` task event we are going to answer. It is also what the journal keeps, so
+/// that replies can be sent after a restart.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TriggeredEvent {
     pub id: String,
     /// The type as received (with the task name the shipyard used, e.g. `je-test`).

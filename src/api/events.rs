@@ -1,0 +1,47 @@
+//! `POST /events`: a CloudEvent in structured mode (JSON body) or binary mode (`ce-*`
+//! headers), as Keptn's distributor delivers it; handled exactly like a NATS message.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::json;
+
+use super::ApiState;
+use crate::dispatch::Outcome;
+use crate::keptn::envelope::Envelope;
+
+pub async fn receive(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<serde_json::Value>) {
+    let outcome = if headers.contains_key("ce-specversion") {
+        match cloudevents::binding::http::to_event(&headers, body.to_vec()) {
+            Ok(ev) => s.dispatcher.dispatch(Envelope::from_event(&ev)).await,
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(
+                        json!({"outcome": "rejected", "reason": format!("invalid binary-mode CloudEvent: {e}")}),
+                    ),
+                );
+            }
+        }
+    } else {
+        s.dispatcher.dispatch_bytes(&body).await
+    };
+    let status = match &outcome {
+        Outcome::Handled | Outcome::Settled => StatusCode::ACCEPTED,
+        Outcome::Duplicate | Outcome::Ignored(_) => StatusCode::OK,
+        Outcome::Rejected(_) => StatusCode::BAD_REQUEST,
+    };
+    let reason = match &outcome {
+        Outcome::Ignored(r) | Outcome::Rejected(r) => Some(r.clone()),
+        _ => None,
+    };
+    (
+        status,
+        Json(json!({"outcome": outcome.label(), "reason": reason})),
+    )
+}

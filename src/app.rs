@@ -1,0 +1,193 @@
+//! Builds the service from its configuration (store, metrics, handlers, NATS, HTTP API),
+//! runs it, and owns the shutdown: stop taking events, let running tasks finish within the
+//! grace period, flush the last replies.
+//!
+//! Tests and the `run`/`demo` commands start the whole service in-process with [`start`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use prometheus_client::registry::Registry as MetricsRegistry;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use crate::api::{self, ApiState};
+use crate::config::ServeConfig;
+use crate::dispatch::Dispatcher;
+use crate::handlers::{self, approval::ApprovalHandler};
+use crate::keptn::{EventKind, EventType, ReplyBuilder};
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::transport::nats::{self, NatsSink};
+
+/// A running service.
+pub struct RunningApp {
+    /// Where the HTTP API listens (useful with port 0).
+    pub http_addr: SocketAddr,
+    pub dispatcher: Arc<Dispatcher>,
+    stop: CancellationToken,
+    done: JoinHandle<()>,
+}
+
+impl RunningApp {
+    /// Starts the graceful shutdown.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    /// A token that starts the shutdown when cancelled.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Waits until the service has shut down.
+    pub async fn wait(self) {
+        if let Err(e) = self.done.await {
+            error!(error = %e, "shutdown task failed");
+        }
+    }
+
+    /// Stops and waits.
+    pub async fn shutdown(self) {
+        self.stop();
+        self.wait().await;
+    }
+}
+
+/// Registers the handlers of the enabled tasks, and the aliases.
+fn build_handlers(config: &ServeConfig, _metrics: &mut MetricsRegistry) -> handlers::Registry {
+    let mut registry = handlers::Registry::new();
+    for task in &config.tasks {
+        if task.as_str() == "approval" {
+            registry.register(Arc::new(ApprovalHandler));
+        }
+    }
+    for (alias, task) in &config.task_aliases {
+        registry.alias(alias, task);
+    }
+    registry
+}
+
+/// The subjects to subscribe to: the configured ones, plus the `.finished` of every name the
+/// approval task answers to, so that approvals decided in Keptn's Bridge settle here too.
+fn subjects(config: &ServeConfig, registry: &handlers::Registry) -> Vec<String> {
+    let mut subjects = config.subjects.clone();
+    for name in registry.task_names() {
+        if registry.resolve(&name).map(|h| h.task()) == Some("approval") {
+            let s = EventType::task(&name, EventKind::Finished);
+            if !subjects.contains(&s) {
+                subjects.push(s);
+            }
+        }
+    }
+    subjects
+}
+
+/// Builds and starts the service.
+pub async fn start(config: ServeConfig) -> anyhow::Result<RunningApp> {
+    let mut metrics_registry = MetricsRegistry::default();
+    let metrics = Arc::new(Metrics::new(&mut metrics_registry));
+    let store = Store::open(&config.data_dir)
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let registry = build_handlers(&config, &mut metrics_registry);
+    let subjects = subjects(&config, &registry);
+    info!(tasks = ?registry.task_names(), "tasks handled natively");
+
+    let (client, connectivity) = nats::connect(&config.nats, &config.name, Arc::clone(&metrics))
+        .await
+        .context("connecting to NATS")?;
+    let dispatcher = Dispatcher::new(
+        registry,
+        ReplyBuilder::new(&config.name),
+        Arc::new(NatsSink::new(client.clone())),
+        store.clone(),
+        metrics,
+        config.filter.clone(),
+    );
+    dispatcher
+        .recover()
+        .await
+        .context("recovering the journal")?;
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding the HTTP API to {}", config.listen))?;
+    let http_addr = listener.local_addr()?;
+    let state = ApiState {
+        dispatcher: Arc::clone(&dispatcher),
+        registry: Arc::new(metrics_registry),
+        connectivity,
+        token: config.api_token.clone(),
+    };
+    let stop = CancellationToken::new();
+    let http = tokio::spawn(
+        axum::serve(listener, api::router(state, config.max_body_bytes))
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .into_future(),
+    );
+    info!(%http_addr, "HTTP API listening");
+
+    let messages = TaskTracker::new();
+    let consumer = tokio::spawn(nats::consume(
+        client.clone(),
+        subjects,
+        config.queue_group.clone(),
+        Arc::clone(&dispatcher),
+        messages.clone(),
+        stop.clone(),
+    ));
+
+    let pruner = {
+        let stop = stop.clone();
+        let retention = config.journal_retention;
+        tokio::spawn(async move {
+            loop {
+                match store.prune_finished(retention).await {
+                    Ok(n) if n > 0 => info!(entries = n, "pruned old journal entries"),
+                    Ok(_) => {}
+                    Err(e) => warn!(error = %e, "journal pruning failed"),
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                }
+            }
+        })
+    };
+
+    let grace = config.shutdown_grace;
+    let d = Arc::clone(&dispatcher);
+    let stopping = stop.clone();
+    let done = tokio::spawn(async move {
+        stopping.cancelled().await;
+        info!("shutting down: no new events");
+        match consumer.await {
+            Ok(Err(e)) => error!(error = %format!("{e:#}"), "NATS consumer failed"),
+            Err(e) => error!(error = %e, "NATS consumer panicked"),
+            Ok(Ok(())) => {}
+        }
+        messages.close();
+        messages.wait().await;
+        d.drain(grace).await;
+        let _ = pruner.await;
+        let _ = http.await;
+        if tokio::time::timeout(Duration::from_secs(5), client.flush())
+            .await
+            .is_err()
+        {
+            warn!("NATS flush timed out; the last replies may be lost");
+        }
+        info!("shut down");
+    });
+    Ok(RunningApp {
+        http_addr,
+        dispatcher,
+        stop,
+        done,
+    })
+}

@@ -1,0 +1,448 @@
+//! The one place where every incoming event gets its outcome: handled (exactly one `.started`,
+//! then exactly one `.finished`), ignored (not ours), duplicate, settled (an approval decided
+//! elsewhere) or rejected (cannot be correlated; logged and counted).
+//!
+//! Handlers only decide and do their task; this module owns the protocol: the journal write
+//! before `.started`, turning handler errors and panics into `errored`/`fail`, pending
+//! approvals, recovery after a crash, and the drain at shutdown.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cloudevents::AttributesReader;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::handlers::{Registry, TaskHandler, TaskOutcome, TaskRequest};
+use crate::keptn::envelope::Envelope;
+use crate::keptn::{
+    EventKind, EventType, Finished, ReplyBuilder, ResultType, StatusType, TriggeredEvent, decode,
+};
+use crate::metrics::{Metrics, ReplyLabels, TaskLabels};
+use crate::store::{JournalState, Store};
+use crate::transport::EventSink;
+
+/// What happened to one incoming event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// `.started` sent; `.finished` follows (or the approval is now pending).
+    Handled,
+    /// The triggered id was already answered.
+    Duplicate,
+    /// A pending approval was settled by an `approval.finished` someone else sent.
+    Settled,
+    /// Not ours: another service owns it, or it is not a task event.
+    Ignored(String),
+    /// Cannot be answered at all.
+    Rejected(String),
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Handled => "handled",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Settled => "settled",
+            Outcome::Ignored(_) => "ignored",
+            Outcome::Rejected(_) => "rejected",
+        }
+    }
+}
+
+/// Optional filters: an empty list lets everything through.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub projects: Vec<String>,
+    pub stages: Vec<String>,
+    pub services: Vec<String>,
+}
+
+impl EventFilter {
+    pub fn matches(&self, project: &str, stage: &str, service: &str) -> bool {
+        let ok = |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
+        ok(&self.projects, project) && ok(&self.stages, stage) && ok(&self.services, service)
+    }
+}
+
+/// A manual approval decision could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    #[error("no pending approval with triggered id {0}")]
+    NotPending(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Routes events to handlers and owns the reply protocol.
+pub struct Dispatcher {
+    registry: Registry,
+    replies: ReplyBuilder,
+    sink: Arc<dyn EventSink>,
+    store: Store,
+    metrics: Arc<Metrics>,
+    filter: EventFilter,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+    /// Started, not yet finished: whoever removes an entry sends its `.finished`.
+    in_flight: Mutex<HashMap<String, TriggeredEvent>>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        registry: Registry,
+        replies: ReplyBuilder,
+        sink: Arc<dyn EventSink>,
+        store: Store,
+        metrics: Arc<Metrics>,
+        filter: EventFilter,
+    ) -> Arc<Dispatcher> {
+        Arc::new(Dispatcher {
+            registry,
+            replies,
+            sink,
+            store,
+            metrics,
+            filter,
+            tracker: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+            in_flight: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Decodes and dispatches a structured-mode JSON event (NATS, HTTP structured mode).
+    pub async fn dispatch_bytes(self: &Arc<Self>, payload: &[u8]) -> Outcome {
+        match decode(payload) {
+            Ok(env) => self.dispatch(env).await,
+            Err(e) => {
+                warn!(error = %e, bytes = payload.len(), "rejected an event that cannot be correlated");
+                self.metrics.event("", "rejected");
+                Outcome::Rejected(e.to_string())
+            }
+        }
+    }
+
+    /// Dispatches a decoded event.
+    pub async fn dispatch(self: &Arc<Self>, env: Envelope) -> Outcome {
+        let ty = env.ty.clone();
+        let outcome = self.route(env).await;
+        if let Outcome::Rejected(why) = &outcome {
+            warn!(event.type = %ty, reason = %why, "rejected an event");
+        }
+        self.metrics.event(&ty, outcome.label());
+        outcome
+    }
+
+    async fn route(self: &Arc<Self>, env: Envelope) -> Outcome {
+        match env.event_type() {
+            EventType::Task {
+                task,
+                kind: EventKind::Triggered,
+            } => {
+                let Some(handler) = self.registry.resolve(&task).cloned() else {
+                    return Outcome::Ignored(format!("task {task} is not handled here"));
+                };
+                let problem = env.problem.clone();
+                let id = env.id.clone();
+                let Some(ev) = env.into_triggered() else {
+                    return Outcome::Rejected(format!(
+                        "triggered event {id} has no shkeptncontext, so no reply can be correlated"
+                    ));
+                };
+                let scope = ev.scope();
+                if !self
+                    .filter
+                    .matches(&scope.project, &scope.stage, &scope.service)
+                {
+                    return Outcome::Ignored("filtered out by project/stage/service".into());
+                }
+                self.start(ev, handler, problem).await
+            }
+            EventType::Task {
+                task,
+                kind: EventKind::Finished,
+            } if self.registry.resolve(&task).map(|h| h.task()) == Some("approval") => {
+                self.settle_external(env).await
+            }
+            EventType::Sequence { .. } => {
+                Outcome::Ignored("sequence events are not answered".into())
+            }
+            _ => Outcome::Ignored("not a triggered task event".into()),
+        }
+    }
+
+    async fn start(
+        self: &Arc<Self>,
+        ev: TriggeredEvent,
+        handler: Arc<dyn TaskHandler>,
+        problem: Option<String>,
+    ) -> Outcome {
+        let span = info_span!("task", event.id = %ev.id, event.type = %ev.ty,
+                              keptn.context = %ev.keptn_context, task = %ev.task);
+        let this = Arc::clone(self);
+        async move {
+            match this.store.accept(&ev).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    info!("duplicate delivery, already answered");
+                    return Outcome::Duplicate;
+                }
+                // Without the journal we cannot suppress duplicates or recover, but the
+                // control plane still needs its reply.
+                Err(e) => error!(error = %e, "journal unavailable; answering without it"),
+            }
+            if this.in_flight_insert(&ev).is_some() {
+                return Outcome::Duplicate;
+            }
+            let message = match &problem {
+                Some(_) => None,
+                None => handler.started_message(&ev),
+            };
+            this.publish(
+                &ev.task,
+                this.replies.started(&ev, message.as_deref()),
+                None,
+            )
+            .await;
+            this.store.set_state(&ev.id, JournalState::Started, None);
+            info!("started");
+            if let Some(p) = problem {
+                this.finish(&ev, Finished::errored(p)).await;
+                return Outcome::Handled;
+            }
+            let runner = Arc::clone(&this);
+            this.tracker
+                .spawn(async move { runner.run(ev, handler).await }.in_current_span());
+            Outcome::Handled
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn run(self: Arc<Self>, ev: TriggeredEvent, handler: Arc<dyn TaskHandler>) {
+        let begun = Instant::now();
+        let req = TaskRequest {
+            event: ev.clone(),
+            cancel: self.cancel.child_token(),
+        };
+        let task = handler.task();
+        let outcome = tokio::spawn(async move { handler.handle(req).await }).await;
+        let finished = match outcome {
+            Ok(Ok(TaskOutcome::Finished(f))) => f,
+            Ok(Ok(TaskOutcome::Pending { reason })) => {
+                self.in_flight_remove(&ev.id);
+                if let Err(e) = self
+                    .store
+                    .mark(&ev.id, JournalState::Pending, Some(reason.clone()))
+                    .await
+                {
+                    error!(error = %e, "cannot record the pending approval; it will not survive a restart");
+                }
+                self.metrics.pending_approvals.inc();
+                info!(%reason, "waiting for a manual decision");
+                return;
+            }
+            Ok(Err(e)) => {
+                warn!(error = %format!("{e:#}"), "task failed");
+                Finished::errored(format!("{e:#}"))
+            }
+            Err(join) if join.is_panic() => {
+                let panic = join.into_panic();
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                error!(panic = %what, "handler panicked");
+                Finished::errored(format!("internal error in the {task} handler: {what}"))
+            }
+            Err(_) => Finished::errored(format!("the {task} handler was cancelled")),
+        };
+        self.metrics
+            .handler_duration
+            .get_or_create(&TaskLabels {
+                task: task.to_string(),
+            })
+            .observe(begun.elapsed().as_secs_f64());
+        self.finish(&ev, finished).await;
+    }
+
+    /// Sends the `.finished` of an in-flight task, unless someone already did.
+    async fn finish(&self, ev: &TriggeredEvent, f: Finished) {
+        if self.in_flight_remove(&ev.id).is_none() {
+            return;
+        }
+        self.publish(&ev.task, self.replies.finished(ev, &f), Some(&f))
+            .await;
+        self.store.set_state(&ev.id, JournalState::Finished, None);
+        info!(status = f.status.as_str(), result = f.result.as_str(), message = %f.message, "finished");
+    }
+
+    fn in_flight_insert(&self, ev: &TriggeredEvent) -> Option<TriggeredEvent> {
+        let prev = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ev.id.clone(), ev.clone());
+        if prev.is_none() {
+            self.metrics.in_flight.inc();
+        }
+        prev
+    }
+
+    fn in_flight_remove(&self, id: &str) -> Option<TriggeredEvent> {
+        let removed = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        if removed.is_some() {
+            self.metrics.in_flight.dec();
+        }
+        removed
+    }
+
+    async fn publish(&self, task: &str, event: cloudevents::Event, f: Option<&Finished>) {
+        let labels = ReplyLabels {
+            kind: if f.is_some() { "finished" } else { "started" },
+            task: task.to_string(),
+            result: f.map(|f| f.result.as_str()).unwrap_or(""),
+            status: f
+                .map(|f| f.status.as_str())
+                .unwrap_or(StatusType::Succeeded.as_str()),
+        };
+        match self.sink.publish(&event).await {
+            Ok(()) => {
+                self.metrics.replies.get_or_create(&labels).inc();
+            }
+            Err(e) => {
+                self.metrics.publish_errors.inc();
+                error!(error = %e, event.type = %event.ty(), "reply not published");
+            }
+        }
+    }
+
+    /// An `approval.finished` sent by someone else (Keptn's Bridge) settles our pending approval.
+    async fn settle_external(&self, env: Envelope) -> Outcome {
+        let Some(tid) = env.triggered_id else {
+            return Outcome::Ignored("approval.finished without triggeredid".into());
+        };
+        match self.store.settle(&tid).await {
+            Ok(Some(_)) => {
+                self.metrics.pending_approvals.dec();
+                info!(triggered_id = %tid, source = %env.source, "pending approval settled elsewhere");
+                Outcome::Settled
+            }
+            Ok(None) => Outcome::Ignored("not a pending approval of ours".into()),
+            Err(e) => {
+                error!(error = %e, "cannot settle approval");
+                Outcome::Ignored(format!("store error: {e}"))
+            }
+        }
+    }
+
+    /// Decides a pending manual approval: sends its `approval.finished`.
+    pub async fn decide_approval(
+        &self,
+        triggered_id: &str,
+        result: ResultType,
+        message: &str,
+    ) -> Result<cloudevents::Event, ApprovalError> {
+        let ev = self
+            .store
+            .settle(triggered_id)
+            .await?
+            .ok_or_else(|| ApprovalError::NotPending(triggered_id.to_string()))?;
+        self.metrics.pending_approvals.dec();
+        let f = Finished::new(StatusType::Succeeded, result, message);
+        let reply = self.replies.finished(&ev, &f);
+        self.publish(&ev.task, reply.clone(), Some(&f)).await;
+        info!(
+            triggered_id,
+            result = result.as_str(),
+            "manual approval decided"
+        );
+        Ok(reply)
+    }
+
+    /// Answers what a previous process left unanswered, and counts pending approvals.
+    pub async fn recover(&self) -> anyhow::Result<()> {
+        let entries = self.store.open_entries().await?;
+        for entry in entries {
+            let ev = &entry.event;
+            match entry.state {
+                JournalState::Pending => {
+                    self.metrics.pending_approvals.inc();
+                }
+                JournalState::Accepted | JournalState::Started => {
+                    if entry.state == JournalState::Accepted {
+                        self.publish(&ev.task, self.replies.started(ev, None), None)
+                            .await;
+                    }
+                    let f = Finished::errored(
+                        "keptn-native was interrupted while this task ran (the process stopped \
+                         before the task finished); the task was not completed",
+                    );
+                    self.publish(&ev.task, self.replies.finished(ev, &f), Some(&f))
+                        .await;
+                    self.store.set_state(&ev.id, JournalState::Finished, None);
+                    warn!(event.id = %ev.id, task = %ev.task, keptn.context = %ev.keptn_context,
+                          "answered a task interrupted by the previous process");
+                }
+                JournalState::Finished => {}
+            }
+        }
+        self.store.flush().await?;
+        Ok(())
+    }
+
+    /// Stops handlers: signals cancellation, waits up to `grace` for running tasks, then
+    /// answers whatever is still running with `errored`.
+    pub async fn drain(&self, grace: Duration) {
+        self.cancel.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            let left: Vec<TriggeredEvent> = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .values()
+                .cloned()
+                .collect();
+            warn!(
+                tasks = left.len(),
+                "grace period over; answering running tasks as errored"
+            );
+            for ev in left {
+                self.finish(
+                    &ev,
+                    Finished::errored(format!(
+                        "keptn-native shut down before the {} task finished (grace period {}s)",
+                        ev.task,
+                        grace.as_secs()
+                    )),
+                )
+                .await;
+            }
+        }
+        if let Err(e) = self.store.flush().await {
+            error!(error = %e, "journal flush at shutdown failed");
+        }
+    }
+
+    /// Whether a triggered id is still running.
+    pub fn is_running(&self, triggered_id: &str) -> bool {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(triggered_id)
+    }
+}

@@ -1,0 +1,487 @@
+//! The embedded store (SQLite, bundled): the journal of handled triggered events and the
+//! pending manual approvals.
+//!
+//! One writer thread owns the connection and applies operations in batches, one transaction
+//! per batch ("group commit"): under load, thousands of journal writes share one commit, so
+//! the journal costs little throughput while every `.started` is still preceded by a durable
+//! record of the event.
+//!
+//! Journal states of a triggered event:
+//! - `accepted`: recorded, `.started` not yet known to be sent;
+//! - `started`: `.started` sent, the handler runs;
+//! - `pending`: waiting for a manual decision (approvals);
+//! - `finished`: `.finished` sent (or, for approvals, sent by someone else).
+//!
+//! After a crash, `accepted` and `started` rows are answered with an `errored` `.finished`
+//! (see `crate::dispatch::Dispatcher::recover`) and `pending` rows stay pending.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use crate::keptn::TriggeredEvent;
+
+/// Store failures (all of them mean the store cannot be trusted for this operation).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("store error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("cannot encode or decode a journal entry: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the store could not commit: {0}")]
+    Commit(String),
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// Where a triggered event stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalState {
+    Accepted,
+    Started,
+    Pending,
+    Finished,
+}
+
+impl JournalState {
+    fn as_str(self) -> &'static str {
+        match self {
+            JournalState::Accepted => "accepted",
+            JournalState::Started => "started",
+            JournalState::Pending => "pending",
+            JournalState::Finished => "finished",
+        }
+    }
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "accepted" => JournalState::Accepted,
+            "started" => JournalState::Started,
+            "pending" => JournalState::Pending,
+            "finished" => JournalState::Finished,
+            _ => return None,
+        })
+    }
+}
+
+/// A journal row that is not finished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenEntry {
+    pub event: TriggeredEvent,
+    pub state: JournalState,
+    /// Why it waits (pending approvals).
+    pub reason: Option<String>,
+    /// Unix milliseconds when the event was accepted.
+    pub received_at_ms: i64,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// Answers one caller once its batch is committed (the argument is the commit error, if any).
+type Answer = Box<dyn FnOnce(Option<&str>)>;
+
+enum Op {
+    Accept(Box<TriggeredEvent>, Reply<bool>),
+    SetState(String, JournalState, Option<String>),
+    Settle(String, Reply<Option<TriggeredEvent>>),
+    Open(Reply<Vec<OpenEntry>>),
+    Get(String, Reply<Option<(TriggeredEvent, JournalState)>>),
+    Prune(i64, Reply<usize>),
+    Flush(Reply<()>),
+}
+
+/// A handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Op>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS journal (
+    triggered_id  TEXT PRIMARY KEY,
+    keptn_context TEXT NOT NULL,
+    event_type    TEXT NOT NULL,
+    event         TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    reason        TEXT,
+    received_at   INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_open ON journal(state) WHERE state <> 'finished';
+CREATE INDEX IF NOT EXISTS journal_updated ON journal(updated_at);
+";
+
+/// How many operations one transaction takes at most.
+const MAX_BATCH: usize = 4096;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+impl Store {
+    /// Opens (or creates) `<dir>/keptn-native.db` and starts the writer thread.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join("keptn-native.db");
+        let open_err = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            source: rusqlite::Error::InvalidPath(format!("{}: {e}", dir.display()).into()),
+        })?;
+        let conn = Connection::open(&path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(open_err)?;
+        // WAL + NORMAL: a commit is durable against a process crash (what the journal is for)
+        // without an fsync per transaction.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        let (tx, rx) = mpsc::channel();
+        thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer(conn, rx))
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                source: rusqlite::Error::InvalidPath(e.to_string().into()),
+            })?;
+        Ok(Store { tx })
+    }
+
+    async fn call<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(op(tx)).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Records a new triggered event as `accepted`. `false` if its id is already in the
+    /// journal (a duplicate delivery).
+    pub async fn accept(&self, event: &TriggeredEvent) -> Result<bool, StoreError> {
+        self.call(|r| Op::Accept(Box::new(event.clone()), r)).await
+    }
+
+    /// Moves an entry to a new state without waiting for the commit.
+    pub fn set_state(&self, triggered_id: &str, state: JournalState, reason: Option<String>) {
+        // A closed store only happens at shutdown; recovery covers what was not written.
+        let _ = self
+            .tx
+            .send(Op::SetState(triggered_id.to_string(), state, reason));
+    }
+
+    /// Moves an entry to a new state and waits until that is committed.
+    pub async fn mark(
+        &self,
+        triggered_id: &str,
+        state: JournalState,
+        reason: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.set_state(triggered_id, state, reason);
+        self.flush().await
+    }
+
+    /// Claims a pending entry for settling: moves it to `finished` and returns it, or `None`
+    /// if it was not pending (unknown, or already settled by someone else).
+    pub async fn settle(&self, triggered_id: &str) -> Result<Option<TriggeredEvent>, StoreError> {
+        self.call(|r| Op::Settle(triggered_id.to_string(), r)).await
+    }
+
+    /// Every entry that is not finished, oldest first.
+    pub async fn open_entries(&self) -> Result<Vec<OpenEntry>, StoreError> {
+        self.call(Op::Open).await
+    }
+
+    /// One entry by triggered id.
+    pub async fn get(
+        &self,
+        triggered_id: &str,
+    ) -> Result<Option<(TriggeredEvent, JournalState)>, StoreError> {
+        self.call(|r| Op::Get(triggered_id.to_string(), r)).await
+    }
+
+    /// Deletes finished entries older than `age`; returns how many.
+    pub async fn prune_finished(&self, age: Duration) -> Result<usize, StoreError> {
+        let cutoff = now_ms() - age.as_millis() as i64;
+        self.call(|r| Op::Prune(cutoff, r)).await
+    }
+
+    /// Waits until every operation sent so far is committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.call(Op::Flush).await
+    }
+}
+
+fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = apply_batch(&mut conn, batch) {
+            tracing::error!(error = %e, "journal batch failed");
+        }
+    }
+}
+
+/// Applies a batch in one transaction, then answers every caller. If the commit fails,
+/// every caller gets the error.
+fn apply_batch(conn: &mut Connection, batch: Vec<Op>) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
+    for op in batch {
+        answers.push(apply(&tx, op));
+    }
+    let committed = tx.commit();
+    let err = committed.as_ref().err().map(|e| e.to_string());
+    for answer in answers {
+        answer(err.as_deref());
+    }
+    committed.map_err(StoreError::from)
+}
+
+/// Runs one operation and returns the closure that answers its caller once the commit is done.
+fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Answer {
+    fn answer<T: Send + 'static>(
+        reply: Reply<T>,
+        result: Result<T, StoreError>,
+    ) -> Answer {
+        Box::new(move |commit_err: Option<&str>| {
+            let result = match commit_err {
+                Some(e) => Err(StoreError::Commit(e.to_string())),
+                None => result,
+            };
+            let _ = reply.send(result);
+        })
+    }
+    let now = now_ms();
+    match op {
+        Op::Accept(ev, reply) => {
+            let r = (|| -> Result<bool, StoreError> {
+                let json = serde_json::to_string(&ev)?;
+                let n = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO journal
+                         (triggered_id, keptn_context, event_type, event, state, received_at, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, 'accepted', ?5, ?5)",
+                    )?
+                    .execute(params![ev.id, ev.keptn_context, ev.ty, json, now])?;
+                Ok(n == 1)
+            })();
+            answer(reply, r)
+        }
+        Op::SetState(id, state, reason) => {
+            let r = tx
+                .prepare_cached(
+                    "UPDATE journal SET state = ?2, reason = COALESCE(?3, reason), updated_at = ?4
+                     WHERE triggered_id = ?1",
+                )
+                .and_then(|mut s| s.execute(params![id, state.as_str(), reason, now]));
+            if let Err(e) = r {
+                tracing::error!(error = %e, triggered_id = %id, "cannot update journal state");
+            }
+            Box::new(|_| {})
+        }
+        Op::Settle(id, reply) => {
+            let r = (|| -> Result<Option<TriggeredEvent>, StoreError> {
+                let n = tx
+                    .prepare_cached(
+                        "UPDATE journal SET state = 'finished', updated_at = ?2
+                         WHERE triggered_id = ?1 AND state = 'pending'",
+                    )?
+                    .execute(params![id, now])?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                let json: String = tx.query_row(
+                    "SELECT event FROM journal WHERE triggered_id = ?1",
+                    params![id],
+                    |row| row.get(0),
+                )?;
+                Ok(Some(serde_json::from_str(&json)?))
+            })();
+            answer(reply, r)
+        }
+        Op::Open(reply) => {
+            let r = (|| -> Result<Vec<OpenEntry>, StoreError> {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT event, state, reason, received_at FROM journal
+                     WHERE state <> 'finished' ORDER BY received_at, triggered_id",
+                )?;
+                let rows = stmt.query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                        row.get::<_, i64>(3)?,
+                    ))
+                })?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (json, state, reason, received_at_ms) = row?;
+                    let Some(state) = JournalState::parse(&state) else {
+                        continue;
+                    };
+                    out.push(OpenEntry {
+                        event: serde_json::from_str(&json)?,
+                        state,
+                        reason,
+                        received_at_ms,
+                    });
+                }
+                Ok(out)
+            })();
+            answer(reply, r)
+        }
+        Op::Get(id, reply) => {
+            let r = (|| -> Result<Option<(TriggeredEvent, JournalState)>, StoreError> {
+                let row = tx
+                    .query_row(
+                        "SELECT event, state FROM journal WHERE triggered_id = ?1",
+                        params![id],
+                        |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+                    )
+                    .optional()?;
+                Ok(match row {
+                    None => None,
+                    Some((json, state)) => Some((
+                        serde_json::from_str(&json)?,
+                        JournalState::parse(&state).unwrap_or(JournalState::Finished),
+                    )),
+                })
+            })();
+            answer(reply, r)
+        }
+        Op::Prune(cutoff, reply) => {
+            let r = tx
+                .execute(
+                    "DELETE FROM journal WHERE state = 'finished' AND updated_at <= ?1",
+                    params![cutoff],
+                )
+                .map_err(StoreError::from);
+            answer(reply, r)
+        }
+        Op::Flush(reply) => answer(reply, Ok(())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(id: &str) -> TriggeredEvent {
+        TriggeredEvent {
+            id: id.into(),
+            ty: "sh.keptn.event.approval.triggered".into(),
+            task: "approval".into(),
+            keptn_context: "ctx".into(),
+            git_commit_id: None,
+            source: "test".into(),
+            time: None,
+            data: json!({"project": "p", "stage": "s", "service": "svc"}),
+        }
+    }
+
+    #[tokio::test]
+    async fn accept_detects_duplicates_across_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        assert!(store.accept(&ev("a")).await.expect("accept"));
+        assert!(!store.accept(&ev("a")).await.expect("accept"));
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        assert!(!store.accept(&ev("a")).await.expect("accept"));
+        assert!(store.accept(&ev("b")).await.expect("accept"));
+    }
+
+    #[tokio::test]
+    async fn open_entries_and_settle() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        for id in ["a", "b", "c"] {
+            store.accept(&ev(id)).await.expect("accept");
+        }
+        store.set_state("a", JournalState::Finished, None);
+        store.set_state("b", JournalState::Pending, Some("manual".into()));
+        store.set_state("c", JournalState::Started, None);
+        let open = store.open_entries().await.expect("open");
+        let states: Vec<_> = open
+            .iter()
+            .map(|e| (e.event.id.as_str(), e.state))
+            .collect();
+        assert_eq!(
+            states,
+            vec![("b", JournalState::Pending), ("c", JournalState::Started)]
+        );
+        assert_eq!(open[0].reason.as_deref(), Some("manual"));
+        assert_eq!(open[0].event, ev("b"));
+        // Only a pending entry can be settled, and only once.
+        assert!(store.settle("c").await.expect("settle").is_none());
+        assert_eq!(store.settle("b").await.expect("settle"), Some(ev("b")));
+        assert!(store.settle("b").await.expect("settle").is_none());
+        assert_eq!(
+            store.get("b").await.expect("get").map(|(_, s)| s),
+            Some(JournalState::Finished)
+        );
+    }
+
+    #[tokio::test]
+    async fn prune_removes_only_old_finished_entries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        store.accept(&ev("a")).await.expect("accept");
+        store.accept(&ev("b")).await.expect("accept");
+        store.set_state("a", JournalState::Finished, None);
+        store.flush().await.expect("flush");
+        assert_eq!(
+            store
+                .prune_finished(Duration::from_secs(3600))
+                .await
+                .expect("prune"),
+            0
+        );
+        assert_eq!(
+            store.prune_finished(Duration::ZERO).await.expect("prune"),
+            1
+        );
+        assert!(store.get("a").await.expect("get").is_none());
+        assert!(store.get("b").await.expect("get").is_some());
+    }
+
+    #[tokio::test]
+    async fn many_concurrent_accepts_are_batched_and_exact() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let mut tasks = Vec::new();
+        for i in 0..2000 {
+            let store = store.clone();
+            // Every id twice: exactly one of each pair is new.
+            tasks.push(tokio::spawn(async move {
+                store.accept(&ev(&format!("id-{}", i / 2))).await
+            }));
+        }
+        let mut new = 0;
+        for t in tasks {
+            if t.await.expect("join").expect("accept") {
+                new += 1;
+            }
+        }
+        assert_eq!(new, 1000);
+    }
+}
