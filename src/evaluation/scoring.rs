@@ -381,13 +381,14 @@ fn evaluate_objectives(
 }
 
 /// Targets of an objective that could not be evaluated: all violated, with the target values
-/// Keptn reports (fixed value, or the aggregate for relative criteria).
+/// Keptn reports (fixed value, or the aggregate for relative criteria). Always a list, `[]`
+/// when the objective has no such criteria (lighthouse allocates it).
 fn empty_targets(
     sets: Option<&[CriteriaSet]>,
     prev: &[&IndicatorResult],
     cmp: &Comparison,
 ) -> Option<Vec<SliTarget>> {
-    let sets = sets?;
+    let sets = sets.unwrap_or_default();
     let (agg, _) = aggregate(prev, &cmp.aggregate_function);
     Some(
         sets.iter()

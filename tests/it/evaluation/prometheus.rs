@@ -1,0 +1,1 @@
+//! The quality gate against a real Prometheus.

@@ -1,0 +1,5 @@
+//! The integration tests: one binary, real servers started by the harness on free ports.
+
+mod harness;
+
+mod evaluation;
