@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod prometheus;
+pub mod resource_service;
 
 use std::net::TcpListener;
 use std::time::Duration;
