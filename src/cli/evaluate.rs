@@ -22,7 +22,7 @@ use crate::evaluation::prometheus::{
 };
 use crate::evaluation::timeframe::start_end;
 use crate::evaluation::{
-    EvaluationInput, Evaluated, PreviousEvaluation, SliRetrieval, Slo, evaluate, summary,
+    Evaluated, EvaluationInput, PreviousEvaluation, SliRetrieval, Slo, evaluate, summary,
 };
 use crate::keptn::payload::SliResult;
 use crate::keptn::time::parse_keptn;
@@ -99,7 +99,10 @@ pub struct EvaluateArgs {
 
 /// Runs the command.
 pub fn run(args: EvaluateArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start runtime: {e}");
@@ -108,7 +111,7 @@ pub fn run(args: EvaluateArgs) -> ExitCode {
     };
     match rt.block_on(evaluate_command(&args)) {
         Ok(out) => {
-            match serde_json::to_string_pretty(&out.data) {
+            match serde_json::to_string_pretty(&out.evaluated) {
                 Ok(s) => println!("{s}"),
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -123,7 +126,9 @@ pub fn run(args: EvaluateArgs) -> ExitCode {
                 Some(FailOn::Warning) => r != "pass",
                 Some(FailOn::Fail) => r == "fail",
             };
-            if failed(&out.evaluated.result) || (args.fail_on.is_some() && out.evaluated.status != "succeeded") {
+            if failed(&out.evaluated.result)
+                || (args.fail_on.is_some() && out.evaluated.status != "succeeded")
+            {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
@@ -151,7 +156,8 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, String> {
     let bytes = read(path, what)?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{what} {} is not valid: {e}", path.display()))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{what} {} is not valid: {e}", path.display()))
 }
 
 /// The command without printing: both forms.
@@ -249,8 +255,7 @@ async fn prometheus_form(
         ));
     };
     let sli_raw = read(sli_path, "SLI file")?;
-    let templates =
-        merge_sli_files(&[("service", Some(&sli_raw))]).map_err(|e| e.to_string())?;
+    let templates = merge_sli_files(&[("service", Some(&sli_raw))]).map_err(|e| e.to_string())?;
     let mut labels = BTreeMap::new();
     for l in &args.labels {
         let (k, v) = l

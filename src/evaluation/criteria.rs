@@ -157,15 +157,30 @@ mod tests {
     fn parses_keptn_examples() {
         // The parses asserted by lighthouse's TestParseCriteriaString.
         let c = p(">-10%");
-        assert_eq!((c.op, c.value, c.percentage, c.relative, c.increase), (Op::Gt, 10.0, true, true, false));
+        assert_eq!(
+            (c.op, c.value, c.percentage, c.relative, c.increase),
+            (Op::Gt, 10.0, true, true, false)
+        );
         let c = p("<=+10.5%");
-        assert_eq!((c.op, c.value, c.percentage, c.relative, c.increase), (Op::Le, 10.5, true, true, true));
+        assert_eq!(
+            (c.op, c.value, c.percentage, c.relative, c.increase),
+            (Op::Le, 10.5, true, true, true)
+        );
         let c = p("<=+10");
-        assert_eq!((c.op, c.value, c.percentage, c.relative, c.increase), (Op::Le, 10.0, false, true, true));
+        assert_eq!(
+            (c.op, c.value, c.percentage, c.relative, c.increase),
+            (Op::Le, 10.0, false, true, true)
+        );
         let c = p("  <=+10   %");
-        assert_eq!((c.op, c.value, c.percentage, c.relative, c.increase), (Op::Le, 10.0, true, true, true));
+        assert_eq!(
+            (c.op, c.value, c.percentage, c.relative, c.increase),
+            (Op::Le, 10.0, true, true, true)
+        );
         let c = p("  <=10%");
-        assert_eq!((c.op, c.value, c.percentage, c.relative, c.increase), (Op::Le, 10.0, true, true, true));
+        assert_eq!(
+            (c.op, c.value, c.percentage, c.relative, c.increase),
+            (Op::Le, 10.0, true, true, true)
+        );
         let c = p("<600");
         assert_eq!((c.op, c.value, c.relative), (Op::Lt, 600.0, false));
         assert_eq!(p("=0").op, Op::Eq);

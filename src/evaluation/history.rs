@@ -43,8 +43,12 @@ pub trait EvaluationHistory: Send + Sync + 'static {
     /// Records a result this service produced. `id` identifies it in `comparedEvents` later;
     /// `data` is the `evaluation.finished` data (`result`, `evaluation.indicatorResults`, ...).
     /// Keptn's datastore receives events over NATS, so it ignores this.
-    async fn record(&self, scope: &HistoryScope, id: &str, data: &Value)
-    -> Result<(), HistoryError>;
+    async fn record(
+        &self,
+        scope: &HistoryScope,
+        id: &str,
+        data: &Value,
+    ) -> Result<(), HistoryError>;
 }
 
 /// History kept in memory, newest last (tests, one-shot CLI runs).
@@ -202,17 +206,40 @@ mod tests {
     #[tokio::test]
     async fn in_memory_filters_newest_first() {
         let h = InMemoryHistory::new();
-        for (id, result) in [("1", "pass"), ("2", "fail"), ("3", "warning"), ("4", "pass")] {
-            h.record(&scope("a"), id, &json!({"result": result, "evaluation": {"indicatorResults": []}}))
-                .await
-                .expect("record");
+        for (id, result) in [
+            ("1", "pass"),
+            ("2", "fail"),
+            ("3", "warning"),
+            ("4", "pass"),
+        ] {
+            h.record(
+                &scope("a"),
+                id,
+                &json!({"result": result, "evaluation": {"indicatorResults": []}}),
+            )
+            .await
+            .expect("record");
         }
-        h.record(&scope("b"), "5", &json!({"result": "pass"})).await.expect("record");
+        h.record(&scope("b"), "5", &json!({"result": "pass"}))
+            .await
+            .expect("record");
         let ids = |v: Vec<PreviousEvaluation>| v.into_iter().map(|p| p.id).collect::<Vec<_>>();
-        assert_eq!(ids(h.previous(&scope("a"), None, 10).await.expect("ok")), ["4", "3", "2", "1"]);
-        assert_eq!(ids(h.previous(&scope("a"), Some(&["pass"]), 10).await.expect("ok")), ["4", "1"]);
         assert_eq!(
-            ids(h.previous(&scope("a"), Some(&["pass", "warning"]), 2).await.expect("ok")),
+            ids(h.previous(&scope("a"), None, 10).await.expect("ok")),
+            ["4", "3", "2", "1"]
+        );
+        assert_eq!(
+            ids(h
+                .previous(&scope("a"), Some(&["pass"]), 10)
+                .await
+                .expect("ok")),
+            ["4", "1"]
+        );
+        assert_eq!(
+            ids(h
+                .previous(&scope("a"), Some(&["pass", "warning"]), 2)
+                .await
+                .expect("ok")),
             ["4", "3"]
         );
     }

@@ -11,7 +11,7 @@ pub mod slo;
 pub mod timeframe;
 
 pub use scoring::{
-    EvaluationDetails, EvaluationInput, Evaluated, IndicatorResult, PreviousEvaluation,
+    Evaluated, EvaluationDetails, EvaluationInput, IndicatorResult, PreviousEvaluation,
     SliRetrieval, SliTarget, evaluate, summary,
 };
 pub use slo::{Slo, SloError};

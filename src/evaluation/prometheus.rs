@@ -67,7 +67,8 @@ impl EvaluationConfig {
             problems.push("PROMETHEUS_PASSWORD is set but PROMETHEUS_USER is not".into());
         }
         if self.prometheus_token.is_some() && self.prometheus_user.is_some() {
-            problems.push("set either PROMETHEUS_USER/PASSWORD or PROMETHEUS_TOKEN, not both".into());
+            problems
+                .push("set either PROMETHEUS_USER/PASSWORD or PROMETHEUS_TOKEN, not both".into());
         }
         if self.prometheus_timeout_seconds == Some(0) {
             problems.push("PROMETHEUS_TIMEOUT_SECONDS must be at least 1".into());
@@ -167,11 +168,12 @@ pub fn merge_sli_files(
     for (level, bytes) in files {
         let Some(bytes) = bytes else { continue };
         let text = String::from_utf8_lossy(bytes);
-        let raw: Option<RawSli> = serde_norway::from_str(&text).map_err(|e| SliConfigError::Yaml {
-            level: level.to_string(),
-            line: e.location().map(|l| l.line()),
-            message: e.to_string(),
-        })?;
+        let raw: Option<RawSli> =
+            serde_norway::from_str(&text).map_err(|e| SliConfigError::Yaml {
+                level: level.to_string(),
+                line: e.location().map(|l| l.line()),
+                message: e.to_string(),
+            })?;
         let indicators = raw.and_then(|r| r.indicators).unwrap_or_default();
         if indicators.is_empty() {
             return Err(SliConfigError::NoIndicators(level.to_string()));
@@ -199,7 +201,9 @@ pub struct QueryContext {
 /// Why a query could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
-    #[error("the value of {placeholder} ({value:?}) may only be used inside a quoted string in the query, or must be a plain name")]
+    #[error(
+        "the value of {placeholder} ({value:?}) may only be used inside a quoted string in the query, or must be a plain name"
+    )]
     Unsafe { placeholder: String, value: String },
     #[error("the value of {0} contains a backtick and cannot be used inside a `raw string`")]
     Backtick(String),
@@ -345,15 +349,27 @@ fn escape(sub: &Sub, quote: Option<char>) -> Result<String, QueryError> {
 /// Reads one instant-query answer: exactly one finite sample (§7's messages).
 pub fn extract_value(body: &Value) -> Result<f64, String> {
     if body.get("status").and_then(Value::as_str) != Some("success") {
-        let err = body.get("error").and_then(Value::as_str).unwrap_or("unknown error");
+        let err = body
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown error");
         return Err(format!("unable to query prometheus api: {err}"));
     }
     let data = body.get("data").unwrap_or(&Value::Null);
-    let ty = data.get("resultType").and_then(Value::as_str).unwrap_or_default();
+    let ty = data
+        .get("resultType")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if ty != "vector" {
-        return Err(format!("prometheus api response is not a Vector: result type {ty:?}"));
+        return Err(format!(
+            "prometheus api response is not a Vector: result type {ty:?}"
+        ));
     }
-    let samples = data.get("result").and_then(Value::as_array).cloned().unwrap_or_default();
+    let samples = data
+        .get("result")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     match samples.len() {
         0 => return Err("query did not return any values".into()),
         1 => {}
@@ -434,14 +450,22 @@ impl PrometheusProvider {
                 ..Default::default()
             };
             let Some(template) = templates.get(name) else {
-                return (fail(format!("unsupported SLI {name}: no query for it in prometheus/sli.yaml")), None);
+                return (
+                    fail(format!(
+                        "unsupported SLI {name}: no query for it in prometheus/sli.yaml"
+                    )),
+                    None,
+                );
             };
             let query = match ctx.render(template) {
                 Ok(q) => q,
                 Err(e) => return (fail(e.to_string()), None),
             };
             let Some(endpoint) = endpoint else {
-                return (fail("no Prometheus endpoint configured (PROMETHEUS_ENDPOINT)".into()), Some(query));
+                return (
+                    fail("no Prometheus endpoint configured (PROMETHEUS_ENDPOINT)".into()),
+                    Some(query),
+                );
             };
             let r = match self.query(endpoint, &query, ctx.end).await {
                 Ok(v) => SliResult {
@@ -465,7 +489,12 @@ impl PrometheusProvider {
     }
 
     /// One instant query at `time`.
-    pub async fn query(&self, endpoint: &str, query: &str, time: DateTime<Utc>) -> Result<f64, String> {
+    pub async fn query(
+        &self,
+        endpoint: &str,
+        query: &str,
+        time: DateTime<Utc>,
+    ) -> Result<f64, String> {
         let url = format!("{}/api/v1/query", endpoint.trim_end_matches('/'));
         let t = format!("{:.3}", time.timestamp_millis() as f64 / 1000.0);
         let mut req = self
@@ -488,7 +517,9 @@ impl PrometheusProvider {
             Ok(v) if v.get("status").is_some() => extract_value(&v),
             _ => {
                 let snippet: String = body.chars().take(200).collect();
-                Err(format!("unable to query prometheus api: HTTP {status}: {snippet}"))
+                Err(format!(
+                    "unable to query prometheus api: HTTP {status}: {snippet}"
+                ))
             }
         }
     }
@@ -532,13 +563,17 @@ mod tests {
     #[test]
     fn event_values_cannot_leave_a_string_literal() {
         let mut c = ctx();
-        c.labels.insert("evil".into(), r#"x"} or vector(1) or x{a=""#.into());
+        c.labels
+            .insert("evil".into(), r#"x"} or vector(1) or x{a=""#.into());
         let q = c.render(r#"up{a="$LABEL.evil"}"#).expect("escaped");
         assert_eq!(q, r#"up{a="x\"} or vector(1) or x{a=\""}"#);
         let q = c.render(r"up{a='$LABEL.evil'}").expect("escaped");
         assert_eq!(q, r#"up{a='x"} or vector(1) or x{a="'}"#);
         c.labels.insert("bs".into(), r#"a\"#.into());
-        assert_eq!(c.render(r#"up{a="$LABEL.bs"}"#).expect("ok"), r#"up{a="a\\"}"#);
+        assert_eq!(
+            c.render(r#"up{a="$LABEL.bs"}"#).expect("ok"),
+            r#"up{a="a\\"}"#
+        );
         // outside a literal only plain names are allowed
         let err = c.render("up{} or $LABEL.evil").expect_err("unsafe");
         assert!(matches!(err, QueryError::Unsafe { .. }), "{err}");
@@ -550,18 +585,30 @@ mod tests {
     #[test]
     fn extracts_exactly_one_sample() {
         let vec = |r: Value| json!({"status":"success","data":{"resultType":"vector","result": r}});
-        assert_eq!(extract_value(&vec(json!([{"metric":{},"value":[1, "0.25"]}]))), Ok(0.25));
-        assert_eq!(extract_value(&vec(json!([]))), Err("query did not return any values".into()));
-        assert!(extract_value(&vec(json!([{"value":[1,"1"]},{"value":[1,"2"]}])))
-            .expect_err("many")
-            .starts_with("query did return multiple values"));
+        assert_eq!(
+            extract_value(&vec(json!([{"metric":{},"value":[1, "0.25"]}]))),
+            Ok(0.25)
+        );
+        assert_eq!(
+            extract_value(&vec(json!([]))),
+            Err("query did not return any values".into())
+        );
+        assert!(
+            extract_value(&vec(json!([{"value":[1,"1"]},{"value":[1,"2"]}])))
+                .expect_err("many")
+                .starts_with("query did return multiple values")
+        );
         assert_eq!(
             extract_value(&vec(json!([{"value":[1,"NaN"]}]))),
             Err("query did not return valid values".into())
         );
-        assert!(extract_value(&json!({"status":"success","data":{"resultType":"scalar","result":[1,"1"]}}))
+        assert!(
+            extract_value(
+                &json!({"status":"success","data":{"resultType":"scalar","result":[1,"1"]}})
+            )
             .expect_err("scalar")
-            .starts_with("prometheus api response is not a Vector"));
+            .starts_with("prometheus api response is not a Vector")
+        );
         assert_eq!(
             extract_value(&json!({"status":"error","errorType":"bad_data","error":"parse error"})),
             Err("unable to query prometheus api: parse error".into())
@@ -572,7 +619,8 @@ mod tests {
     fn sli_files_merge_and_validate() {
         let p = b"indicators:\n  a: up\n  b: down\n";
         let s = b"indicators:\n  b: sideways\n";
-        let m = merge_sli_files(&[("project", Some(p)), ("stage", None), ("service", Some(s))]).expect("ok");
+        let m = merge_sli_files(&[("project", Some(p)), ("stage", None), ("service", Some(s))])
+            .expect("ok");
         assert_eq!(m["a"], "up");
         assert_eq!(m["b"], "sideways");
         assert!(matches!(

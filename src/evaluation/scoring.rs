@@ -106,7 +106,10 @@ impl PreviousEvaluation {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let indicator_results = match data.get("evaluation").and_then(|e| e.get("indicatorResults")) {
+        let indicator_results = match data
+            .get("evaluation")
+            .and_then(|e| e.get("indicatorResults"))
+        {
             None | Some(Value::Null) => Vec::new(),
             Some(v) => serde_json::from_value::<Vec<Option<IndicatorResult>>>(v.clone())
                 .map_err(|e| format!("previous event {id:?}: indicatorResults: {e}"))?
@@ -303,7 +306,11 @@ fn evaluate_objectives(
             r.status = "info".into();
             r.pass_targets = empty_targets(o.pass.as_deref(), &prev, &slo.comparison);
             r.warning_targets = empty_targets(o.warning.as_deref(), &prev, &slo.comparison);
-            r.explanation = explain(o, &r);
+            r.explanation = explain(
+                o,
+                &r,
+                aggregate(&prev, &slo.comparison.aggregate_function).1,
+            );
             results.push(r);
             continue;
         }
@@ -323,7 +330,11 @@ fn evaluate_objectives(
             r.score = 0.0;
             r.pass_targets = empty_targets(o.pass.as_deref(), &prev, &slo.comparison);
             r.warning_targets = empty_targets(o.warning.as_deref(), &prev, &slo.comparison);
-            r.explanation = explain(o, &r);
+            r.explanation = explain(
+                o,
+                &r,
+                aggregate(&prev, &slo.comparison.aggregate_function).1,
+            );
             results.push(r);
             continue;
         }
@@ -340,8 +351,7 @@ fn evaluate_objectives(
         let warning_sets = o.warning.as_deref().unwrap_or_default();
         let mut warned = false;
         if !warning_sets.is_empty() {
-            let (w, t) =
-                eval_or(v, warning_sets, &prev, &slo.comparison).unwrap_or((false, None));
+            let (w, t) = eval_or(v, warning_sets, &prev, &slo.comparison).unwrap_or((false, None));
             warned = w;
             r.warning_targets = t;
             if !passed && warned {
@@ -361,7 +371,11 @@ fn evaluate_objectives(
             r.status = "fail".into();
             r.score = 0.0;
         }
-        r.explanation = explain(o, &r);
+        r.explanation = explain(
+            o,
+            &r,
+            aggregate(&prev, &slo.comparison.aggregate_function).1,
+        );
         results.push(r);
     }
     let leftover_message = if remaining.is_empty() {
@@ -593,7 +607,11 @@ pub fn go_float(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     let a = f.abs();
     if f == 0.0 || (1e-4..1e21).contains(&a) {
@@ -627,10 +645,19 @@ pub fn human(f: f64) -> String {
     s.to_string()
 }
 
-fn describe_target(value: f64, t: &SliTarget, kind: &str) -> String {
+fn describe_target(value: f64, t: &SliTarget, kind: &str, no_history: bool) -> String {
     match Criterion::parse(&t.criteria) {
+        Ok(co) if co.relative && no_history => format!(
+            "{} ({kind} criterion {} met: no previous results to compare with)",
+            human(value),
+            t.criteria
+        ),
         Ok(co) => {
-            let rel = if co.relative { ", relative to previous results" } else { "" };
+            let rel = if co.relative {
+                ", relative to previous results"
+            } else {
+                ""
+            };
             if t.violated {
                 format!(
                     "{} {} {} ({kind} criterion {} violated{rel})",
@@ -654,13 +681,17 @@ fn describe_target(value: f64, t: &SliTarget, kind: &str) -> String {
 }
 
 /// The one-line explanation of an indicator result.
-fn explain(o: &Objective, r: &IndicatorResult) -> String {
+fn explain(o: &Objective, r: &IndicatorResult, no_history: bool) -> String {
     let key = if o.key_sli { " (key SLI)" } else { "" };
     let Some(v) = r.value.as_ref() else {
         return "no value received from SLI provider (informational, not scored)".into();
     };
     if !v.success {
-        let m = if v.message.is_empty() { "no value" } else { v.message.as_str() };
+        let m = if v.message.is_empty() {
+            "no value"
+        } else {
+            v.message.as_str()
+        };
         return match r.status.as_str() {
             "info" => format!("no value: {m} (informational, not scored)"),
             _ => format!("no value: {m}{key}"),
@@ -668,31 +699,22 @@ fn explain(o: &Objective, r: &IndicatorResult) -> String {
     }
     let passes = r.pass_targets.as_deref().unwrap_or_default();
     let warns = r.warning_targets.as_deref().unwrap_or_default();
-    let no_history = passes
-        .iter()
-        .chain(warns)
-        .any(|t| !t.violated && t.target_value == 0.0 && Criterion::parse(&t.criteria).is_ok_and(|c| c.relative));
-    let tail = if no_history {
-        "; relative criteria pass without previous results"
-    } else {
-        ""
-    };
     let list = |ts: &[SliTarget], kind: &str, violated: bool| -> Vec<String> {
         ts.iter()
             .filter(|t| t.violated == violated)
-            .map(|t| describe_target(v.value, t, kind))
+            .map(|t| describe_target(v.value, t, kind, no_history))
             .collect()
     };
     match r.status.as_str() {
         "info" => format!("{} (informational, not scored)", human(v.value)),
         "pass" => {
             let met = list(passes, "pass", false);
-            format!("{}{key}{tail}", met.join("; "))
+            format!("{}{key}", met.join("; "))
         }
         "warning" => {
             let mut parts = list(passes, "pass", true);
             parts.extend(list(warns, "warning", false));
-            format!("{}{key}{tail}", parts.join("; "))
+            format!("{}{key}", parts.join("; "))
         }
         _ => {
             let mut parts = list(passes, "pass", true);
@@ -708,7 +730,11 @@ pub fn summary(slo: Option<&Slo>, e: &Evaluated) -> String {
     let Some(slo) = slo else {
         return String::new();
     };
-    let results = e.evaluation.indicator_results.as_deref().unwrap_or_default();
+    let results = e
+        .evaluation
+        .indicator_results
+        .as_deref()
+        .unwrap_or_default();
     if results.is_empty() {
         return String::new();
     }
@@ -731,17 +757,29 @@ pub fn summary(slo: Option<&Slo>, e: &Evaluated) -> String {
     );
     let name = |r: &IndicatorResult| {
         if r.display_name.is_empty() {
-            r.value.as_ref().map(|v| v.metric.clone()).unwrap_or_default()
+            r.value
+                .as_ref()
+                .map(|v| v.metric.clone())
+                .unwrap_or_default()
         } else {
             r.display_name.clone()
         }
     };
     for status in ["fail", "warning"] {
         for r in results.iter().filter(|r| r.status == status) {
-            s.push_str(&format!(" {} {}: {}.", status.to_uppercase(), name(r), r.explanation));
+            s.push_str(&format!(
+                " {} {}: {}.",
+                status.to_uppercase(),
+                name(r),
+                r.explanation
+            ));
         }
     }
-    let passed: Vec<String> = results.iter().filter(|r| r.status == "pass").map(name).collect();
+    let passed: Vec<String> = results
+        .iter()
+        .filter(|r| r.status == "pass")
+        .map(name)
+        .collect();
     if !passed.is_empty() {
         s.push_str(&format!(" Passed: {}.", passed.join(", ")));
     }
@@ -783,17 +821,34 @@ mod tests {
 
     #[test]
     fn fast_service_passes_with_explanations() {
-        let e = run(TUTORIAL, vec![sli("rt", 0.05), sli("tp", 10.0), sli("gr", 8.0)], &[]);
-        assert_eq!((e.status.as_str(), e.result.as_str()), ("succeeded", "pass"));
+        let e = run(
+            TUTORIAL,
+            vec![sli("rt", 0.05), sli("tp", 10.0), sli("gr", 8.0)],
+            &[],
+        );
+        assert_eq!(
+            (e.status.as_str(), e.result.as_str()),
+            ("succeeded", "pass")
+        );
         assert_eq!(e.evaluation.score, 100.0);
         let r = e.evaluation.indicator_results.expect("results");
-        assert_eq!(r[0].explanation, "0.05 <= 0.2 (pass criterion <=0.2 met) (key SLI)");
-        assert!(r[1].explanation.contains("without previous results"), "{}", r[1].explanation);
+        assert_eq!(
+            r[0].explanation,
+            "0.05 <= 0.2 (pass criterion <=0.2 met) (key SLI)"
+        );
+        assert_eq!(
+            r[1].explanation,
+            "10 (pass criterion >=-80% met: no previous results to compare with)"
+        );
     }
 
     #[test]
     fn slow_key_sli_fails_the_gate_and_says_why() {
-        let e = run(TUTORIAL, vec![sli("rt", 0.31), sli("tp", 10.0), sli("gr", 8.0)], &[]);
+        let e = run(
+            TUTORIAL,
+            vec![sli("rt", 0.31), sli("tp", 10.0), sli("gr", 8.0)],
+            &[],
+        );
         assert_eq!(e.result, "fail");
         assert_eq!(
             e.message,
@@ -805,7 +860,10 @@ mod tests {
             "0.31 > 0.2 (pass criterion <=0.2 violated); 0.31 > 0.1 (warning criterion <=0.1 violated) (key SLI)"
         );
         let s = summary(Some(&Slo::parse(TUTORIAL.as_bytes()).expect("slo")), &e);
-        assert!(s.starts_with("Quality gate fail: score 66.67 (pass >= 80, warning >= 50)."), "{s}");
+        assert!(
+            s.starts_with("Quality gate fail: score 66.67 (pass >= 80, warning >= 50)."),
+            "{s}"
+        );
         assert!(s.contains("FAIL HTTP Response Time: 0.31 > 0.2"), "{s}");
     }
 
@@ -836,7 +894,11 @@ mod tests {
     #[test]
     fn leftover_slis_are_named_in_go_order() {
         let slo = "objectives:\n  - sli: b\n    pass:\n      - criteria: [\"<1\"]\ntotal_score:\n  pass: \"90%\"\n";
-        let e = run(slo, vec![sli("a", 0.0), sli("b", 0.0), sli("c", 0.0), sli("d", 0.0)], &[]);
+        let e = run(
+            slo,
+            vec![sli("a", 0.0), sli("b", 0.0), sli("c", 0.0), sli("d", 0.0)],
+            &[],
+        );
         assert_eq!(e.result, "pass");
         assert_eq!(
             e.message,

@@ -94,7 +94,10 @@ pub struct TotalScore {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SloError {
     #[error("slo.yaml is not valid YAML for an SLO{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
-    Yaml { line: Option<usize>, message: String },
+    Yaml {
+        line: Option<usize>,
+        message: String,
+    },
     #[error("slo.yaml is not UTF-8 text")]
     NotText,
 }
@@ -299,9 +302,11 @@ mod tests {
 
     #[test]
     fn compare_with_decides_how_many_results() {
-        let mut c = Slo::parse(b"comparison:\n  compare_with: single_result\n  number_of_comparison_results: 5\n")
-            .expect("parses")
-            .comparison;
+        let mut c = Slo::parse(
+            b"comparison:\n  compare_with: single_result\n  number_of_comparison_results: 5\n",
+        )
+        .expect("parses")
+        .comparison;
         assert_eq!(c.number_of_previous_results(), 1);
         c.compare_with = "several_results".into();
         assert_eq!(c.number_of_previous_results(), 5);
@@ -311,7 +316,8 @@ mod tests {
 
     #[test]
     fn empty_lists_differ_from_absent() {
-        let slo = Slo::parse(b"objectives:\n  - sli: a\n    pass: []\n    warning:\n").expect("parses");
+        let slo =
+            Slo::parse(b"objectives:\n  - sli: a\n    pass: []\n    warning:\n").expect("parses");
         assert_eq!(slo.objectives[0].pass, Some(vec![]));
         assert_eq!(slo.objectives[0].warning, None);
         assert!(!slo.objectives[0].has_pass());
@@ -319,16 +325,24 @@ mod tests {
 
     #[test]
     fn invalid_yaml_names_the_line() {
-        let err = Slo::parse(b"objectives:\n  - sli: a\n    pass: [\n  bad: : x\n").expect_err("invalid");
+        let err =
+            Slo::parse(b"objectives:\n  - sli: a\n    pass: [\n  bad: : x\n").expect_err("invalid");
         match &err {
             SloError::Yaml { line, .. } => assert!(line.is_some()),
             other => panic!("unexpected {other:?}"),
         }
         assert!(err.to_string().contains("line"), "{err}");
         let err = Slo::parse(b"invalid").expect_err("not a mapping");
-        assert!(matches!(err, SloError::Yaml { line: Some(1), .. }), "{err:?}");
-        let err = Slo::parse(b"objectives:\n  - sli: a\n    weight: heavy\n").expect_err("bad weight");
-        assert!(matches!(err, SloError::Yaml { line: Some(3), .. }), "{err:?}");
+        assert!(
+            matches!(err, SloError::Yaml { line: Some(1), .. }),
+            "{err:?}"
+        );
+        let err =
+            Slo::parse(b"objectives:\n  - sli: a\n    weight: heavy\n").expect_err("bad weight");
+        assert!(
+            matches!(err, SloError::Yaml { line: Some(3), .. }),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -71,8 +71,12 @@ pub fn start_end(
     if !end.is_empty() && start.is_empty() {
         return Err(TimeframeError::NoStart);
     }
-    let tf = parse_go_duration(if timeframe.is_empty() { "5m" } else { timeframe })
-        .map_err(TimeframeError::Timeframe)?;
+    let tf = parse_go_duration(if timeframe.is_empty() {
+        "5m"
+    } else {
+        timeframe
+    })
+    .map_err(TimeframeError::Timeframe)?;
     let parse = |s: &str| parse_keptn(s).ok_or_else(|| TimeframeError::Timestamp(s.to_string()));
     let mut s = now - tf;
     let mut e = now;
@@ -186,13 +190,19 @@ mod tests {
             timeframe: Some("2m".into()),
             ..Default::default()
         };
-        assert_eq!(resolve(&d, now()).expect("ok").start, "2023-12-01T09:58:00.000Z");
+        assert_eq!(
+            resolve(&d, now()).expect("ok").start,
+            "2023-12-01T09:58:00.000Z"
+        );
         // only a start: not the evaluation path, falls back to the test window
         d.evaluation = EvaluationTriggeredDetails {
             start: Some("2023-12-01T09:00:00.000Z".into()),
             ..Default::default()
         };
-        assert_eq!(resolve(&d, now()).expect("ok").end, "2023-12-01T09:00:30.000Z");
+        assert_eq!(
+            resolve(&d, now()).expect("ok").end,
+            "2023-12-01T09:00:30.000Z"
+        );
         d.test = TestDetails::default();
         assert_eq!(resolve(&d, now()), Err(TimeframeError::Missing));
         assert_eq!(

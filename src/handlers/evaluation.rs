@@ -13,11 +13,11 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{TaskHandler, TaskOutcome, TaskRequest};
+use crate::evaluation::Slo;
 use crate::evaluation::history::{EvaluationHistory, HistoryScope};
 use crate::evaluation::prometheus::{PrometheusProvider, QueryContext, merge_sli_files};
-use crate::evaluation::scoring::{EvaluationInput, Evaluated, SliRetrieval, evaluate, summary};
+use crate::evaluation::scoring::{Evaluated, EvaluationInput, SliRetrieval, evaluate, summary};
 use crate::evaluation::timeframe;
-use crate::evaluation::Slo;
 use crate::keptn::payload::EvaluationTriggered;
 use crate::keptn::time::parse_keptn;
 use crate::keptn::{Finished, ResultType, StatusType};
@@ -62,8 +62,10 @@ fn status_of(s: &str) -> StatusType {
 
 fn finished_from(e: &Evaluated) -> Finished {
     let result = ResultType::parse(&e.result).unwrap_or(ResultType::Fail);
-    Finished::new(status_of(&e.status), result, e.message.clone())
-        .with("evaluation", serde_json::to_value(&e.evaluation).unwrap_or(Value::Null))
+    Finished::new(status_of(&e.status), result, e.message.clone()).with(
+        "evaluation",
+        serde_json::to_value(&e.evaluation).unwrap_or(Value::Null),
+    )
 }
 
 /// An errored finish that still carries Keptn's `evaluation` block.
@@ -161,9 +163,7 @@ impl TaskHandler for EvaluationHandler {
                 ..Default::default()
             },
             Some(slo) => {
-                let (sli, q) = self
-                    .retrieve_slis(slo, &data, commit, start, end)
-                    .await;
+                let (sli, q) = self.retrieve_slis(slo, &data, commit, start, end).await;
                 queries = q;
                 sli
             }
@@ -275,9 +275,15 @@ impl EvaluationHandler {
         ];
         let mut files: Vec<(&str, Option<Vec<u8>>)> = Vec::new();
         for (level, scope, commit) in levels {
-            match self.resources.get(&scope, "prometheus/sli.yaml", commit).await {
+            match self
+                .resources
+                .get(&scope, "prometheus/sli.yaml", commit)
+                .await
+            {
                 Ok(f) => files.push((level, f)),
-                Err(e) => return errored(format!("could not read {level} prometheus/sli.yaml: {e}")),
+                Err(e) => {
+                    return errored(format!("could not read {level} prometheus/sli.yaml: {e}"));
+                }
             }
         }
         let borrowed: Vec<(&str, Option<&[u8]>)> =
@@ -300,7 +306,10 @@ impl EvaluationHandler {
             end: e,
         };
         let indicators: Vec<String> = slo.objectives.iter().map(|o| o.sli.clone()).collect();
-        let got = self.prometheus.get_slis(&indicators, &templates, &ctx).await;
+        let got = self
+            .prometheus
+            .get_slis(&indicators, &templates, &ctx)
+            .await;
         let (result, message) = got.result();
         (
             SliRetrieval {
@@ -311,5 +320,51 @@ impl EvaluationHandler {
             },
             got.queries,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluation::{EvaluationDetails, IndicatorResult};
+
+    fn big(n: usize) -> Evaluated {
+        let r = IndicatorResult {
+            status: "fail".into(),
+            query: Some("q".repeat(200)),
+            explanation: "e".repeat(200),
+            ..Default::default()
+        };
+        Evaluated {
+            status: "succeeded".into(),
+            result: "fail".into(),
+            message: format!("keptn\n{}", "s".repeat(100_000)),
+            evaluation: EvaluationDetails {
+                indicator_results: Some(vec![r; n]),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn trims_our_extras_before_keptns_fields() {
+        // small enough once the summary is cut: explanations and queries go first
+        let mut e = big(100);
+        fit_size(&mut e, "keptn".len());
+        assert_eq!(e.message, "keptn");
+        let r = e.evaluation.indicator_results.as_ref().expect("results");
+        assert_eq!(r.len(), 100, "Keptn's results are never dropped");
+        assert!(
+            r.iter()
+                .all(|r| r.explanation.is_empty() && r.query.is_none())
+        );
+        assert!(serde_json::to_vec(&e).expect("json").len() <= MAX_DATA_BYTES);
+
+        // already small: untouched
+        let mut e = big(1);
+        e.message = "keptn\nsummary".into();
+        let before = e.clone();
+        fit_size(&mut e, 5);
+        assert_eq!(e, before);
     }
 }

@@ -115,10 +115,9 @@ impl ResourceStore for KeptnResources {
         if let Route::Gateway { token } = &self.route {
             req = req.header("x-token", token);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| unavailable(format!("resource-service unreachable: {}", e.without_url())))?;
+        let resp = req.send().await.map_err(|e| {
+            unavailable(format!("resource-service unreachable: {}", e.without_url()))
+        })?;
         let status = resp.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
@@ -129,7 +128,9 @@ impl ResourceStore for KeptnResources {
                 .ok()
                 .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
                 .unwrap_or_else(|| body.chars().take(200).collect());
-            return Err(unavailable(format!("resource-service answered HTTP {status}: {msg}")));
+            return Err(unavailable(format!(
+                "resource-service answered HTTP {status}: {msg}"
+            )));
         }
         let body: ResourceBody = resp
             .json()
@@ -165,7 +166,8 @@ mod tests {
             "https://keptn.example/api/resource-service/v1/project/fulltour/stage/qa/service/helloservice/resource/locust%252Flocust.conf"
         );
         assert_eq!(
-            r.url(&ResourceScope::project("p"), "slo.yaml").expect("url"),
+            r.url(&ResourceScope::project("p"), "slo.yaml")
+                .expect("url"),
             "http://resource-service:8080/v1/project/p/resource/slo.yaml"
         );
         assert!(r.url(&scope, "../x").is_err());

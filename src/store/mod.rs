@@ -257,10 +257,7 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Op>) -> Result<(), StoreError> 
 
 /// Runs one operation and returns the closure that answers its caller once the commit is done.
 fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Answer {
-    fn answer<T: Send + 'static>(
-        reply: Reply<T>,
-        result: Result<T, StoreError>,
-    ) -> Answer {
+    fn answer<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -> Answer {
         Box::new(move |commit_err: Option<&str>| {
             let result = match commit_err {
                 Some(e) => Err(StoreError::Commit(e.to_string())),

@@ -67,7 +67,10 @@ fn check_case(case: &Value, data: &Value) -> Vec<String> {
         }
     }
     if let Some(Value::Array(expected)) = exp.get("indicatorResults") {
-        let actual: Vec<Value> = ev["indicatorResults"].as_array().cloned().unwrap_or_default();
+        let actual: Vec<Value> = ev["indicatorResults"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if expected.len() != actual.len() {
             errors.push(format!(
                 "indicatorResults: expected {} entries, got {}",
@@ -102,8 +105,16 @@ fn every_lighthouse_case_matches_keptn() {
     let mut failures = Vec::new();
     for case in &cases {
         let name = case["name"].as_str().expect("name");
-        let values = write(dir.path(), &format!("{name}.values.json"), case["values"].to_string());
-        let previous = write(dir.path(), &format!("{name}.prev.json"), case["previous"].to_string());
+        let values = write(
+            dir.path(),
+            &format!("{name}.values.json"),
+            case["values"].to_string(),
+        );
+        let previous = write(
+            dir.path(),
+            &format!("{name}.prev.json"),
+            case["previous"].to_string(),
+        );
         let mut args = vec![
             "--values".to_string(),
             values,
@@ -135,7 +146,12 @@ fn every_lighthouse_case_matches_keptn() {
             failures.push(format!("{name}: {e}"));
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -146,7 +162,8 @@ fn every_timeframe_case_matches_go_utils() {
     assert_eq!(cases.len(), 14);
     for c in &cases {
         let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
-        let now = parse_keptn(c["now"].as_str().unwrap_or("2023-12-01T10:00:00.000Z")).expect("now");
+        let now =
+            parse_keptn(c["now"].as_str().unwrap_or("2023-12-01T10:00:00.000Z")).expect("now");
         let got = start_end(&s("start"), &s("end"), &s("timeframe"), now);
         let name = s("name");
         if c["expected_error"].as_bool() == Some(true) {

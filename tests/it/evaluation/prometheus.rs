@@ -30,7 +30,8 @@ fn data() -> String {
     let t0 = T_END - 1200;
     let times: Vec<i64> = (0..=80).map(|i| t0 + i * 15).collect();
     let series = |f: &dyn Fn(i64) -> f64| times.iter().map(|t| (*t, f(*t))).collect::<Vec<_>>();
-    let http = |svc: &str| format!(r#"job="{svc}-fulltour-qa",method="GET",route="/",status_code="200""#);
+    let http =
+        |svc: &str| format!(r#"job="{svc}-fulltour-qa",method="GET",route="/",status_code="200""#);
     let job = |svc: &str| format!(r#"job="{svc}-fulltour-qa""#);
     let mut sum = Vec::new();
     let mut count = Vec::new();
@@ -39,10 +40,16 @@ fn data() -> String {
     for (svc, latency) in [("fast", 0.05), ("slow", 0.35)] {
         sum.push((http(svc), series(&|t| 2.0 * latency * (t - t0) as f64)));
         count.push((http(svc), series(&|t| 2.0 * (t - t0) as f64)));
-        requests.push((format!(r#"{},status="success""#, job(svc)), series(&|t| 2.0 * (t - t0) as f64)));
+        requests.push((
+            format!(r#"{},status="success""#, job(svc)),
+            series(&|t| 2.0 * (t - t0) as f64),
+        ));
         routines.push((job(svc), series(&|_| 8.0)));
     }
-    requests.push((format!(r#"{},status="error""#, job("fast")), series(&|_| 0.0)));
+    requests.push((
+        format!(r#"{},status="error""#, job("fast")),
+        series(&|_| 0.0),
+    ));
     openmetrics(&[
         ("http_server_request_duration_seconds_sum", sum),
         ("http_server_request_duration_seconds_count", count),
@@ -76,7 +83,10 @@ impl Setup {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::new();
         EvaluationHandler::new(
-            Arc::new(KeptnResources::in_cluster(client.clone(), &self.resources.url)),
+            Arc::new(KeptnResources::in_cluster(
+                client.clone(),
+                &self.resources.url,
+            )),
             Arc::new(PrometheusProvider::new(
                 client,
                 PrometheusSettings {
@@ -151,33 +161,59 @@ async fn tutorial_gate_passes_fast_and_fails_slow_service() {
     let h = s.handler();
 
     let fast = run(&h, event("fast-1", "fast", json!({}))).await;
-    assert_eq!((fast.status, fast.result), (StatusType::Succeeded, ResultType::Pass), "{}", fast.message);
+    assert_eq!(
+        (fast.status, fast.result),
+        (StatusType::Succeeded, ResultType::Pass),
+        "{}",
+        fast.message
+    );
     let ev = &fast.extra["evaluation"];
     assert_eq!(ev["result"], "pass");
     assert_eq!(ev["score"], 100.0);
-    assert_eq!((ev["timeStart"].as_str(), ev["timeEnd"].as_str()), (Some(START), Some(END)));
+    assert_eq!(
+        (ev["timeStart"].as_str(), ev["timeEnd"].as_str()),
+        (Some(START), Some(END))
+    );
     assert_eq!(ev["sloFileContent"], base64_of(SLO));
     let r = indicators(&fast);
     assert_eq!(r.len(), 3);
-    assert_eq!(r[0]["value"]["metric"], "http_response_time_seconds_main_page_sum");
+    assert_eq!(
+        r[0]["value"]["metric"],
+        "http_response_time_seconds_main_page_sum"
+    );
     let rt = r[0]["value"]["value"].as_f64().expect("value");
     assert!((rt - 0.05).abs() < 1e-9, "response time {rt}");
     assert_eq!(r[0]["status"], "pass");
     assert_eq!(r[0]["keySli"], true);
     let q = r[0]["query"].as_str().expect("query");
-    assert!(q.contains(r#"job="fast-fulltour-qa""#) && q.contains("[120s]"), "{q}");
-    assert_eq!(r[0]["explanation"], "0.05 <= 0.2 (pass criterion <=0.2 met) (key SLI)");
+    assert!(
+        q.contains(r#"job="fast-fulltour-qa""#) && q.contains("[120s]"),
+        "{q}"
+    );
+    assert_eq!(
+        r[0]["explanation"],
+        "0.05 <= 0.2 (pass criterion <=0.2 met) (key SLI)"
+    );
     assert_eq!(r[2]["value"]["value"], 8.0);
-    assert!(fast.message.starts_with("Quality gate pass: score 100 (pass >= 80, warning >= 50)."), "{}", fast.message);
+    assert!(
+        fast.message
+            .starts_with("Quality gate pass: score 100 (pass >= 80, warning >= 50)."),
+        "{}",
+        fast.message
+    );
     // gitCommitID reached the resource-service for the service-level files
     assert!(
-        s.resources.log().iter().any(|l| l == "/v1/project/fulltour/stage/qa/service/fast/resource/slo.yaml?gitCommitID=c0ffee"),
+        s.resources.log().iter().any(|l| l
+            == "/v1/project/fulltour/stage/qa/service/fast/resource/slo.yaml?gitCommitID=c0ffee"),
         "{:?}",
         s.resources.log()
     );
 
     let slow = run(&h, event("slow-1", "slow", json!({}))).await;
-    assert_eq!((slow.status, slow.result), (StatusType::Succeeded, ResultType::Fail));
+    assert_eq!(
+        (slow.status, slow.result),
+        (StatusType::Succeeded, ResultType::Fail)
+    );
     assert!(
         slow.message.starts_with(
             "Evaluation failed due to key_sli objective 'HTTP Response Time': failed evaluation with score 0.000000\nQuality gate fail: score 66.67"
@@ -185,7 +221,12 @@ async fn tutorial_gate_passes_fast_and_fails_slow_service() {
         "{}",
         slow.message
     );
-    assert!(slow.message.contains("FAIL HTTP Response Time: 0.35 > 0.2 (pass criterion <=0.2 violated)"), "{}", slow.message);
+    assert!(
+        slow.message
+            .contains("FAIL HTTP Response Time: 0.35 > 0.2 (pass criterion <=0.2 violated)"),
+        "{}",
+        slow.message
+    );
     let r = indicators(&slow);
     assert_eq!(r[0]["status"], "fail");
     assert_eq!(slow.extra["evaluation"]["result"], "fail");
@@ -193,14 +234,25 @@ async fn tutorial_gate_passes_fast_and_fails_slow_service() {
     // A second fast evaluation compares with the first (relative throughput criterion).
     let again = run(&h, event("fast-2", "fast", json!({}))).await;
     assert_eq!(again.result, ResultType::Pass);
-    assert_eq!(again.extra["evaluation"]["comparedEvents"], json!(["fast-1"]));
+    assert_eq!(
+        again.extra["evaluation"]["comparedEvents"],
+        json!(["fast-1"])
+    );
     let r = indicators(&again);
     let tp = &r[1];
     assert_eq!(tp["value"]["metric"], "request_throughput");
     let compared = tp["value"]["comparedValue"].as_f64().expect("compared");
-    let target = tp["passTargets"][0]["targetValue"].as_f64().expect("target");
-    assert!(compared > 1.5, "compared with the first run's throughput: {compared}");
-    assert!((target - compared * 0.2).abs() < 1e-9, ">=-80% of {compared} is {target}");
+    let target = tp["passTargets"][0]["targetValue"]
+        .as_f64()
+        .expect("target");
+    assert!(
+        compared > 1.5,
+        "compared with the first run's throughput: {compared}"
+    );
+    assert!(
+        (target - compared * 0.2).abs() < 1e-9,
+        ">=-80% of {compared} is {target}"
+    );
 }
 
 fn base64_of(s: &str) -> String {
@@ -220,19 +272,44 @@ async fn every_sli_error_is_reported_per_indicator() {
         "indicators:\n  nodata: nonexistent_metric{job=\"$SERVICE\"}\n  several: http_requests_total{job=\"fast-fulltour-qa\"}\n  broken: sum(\n  nan: vector(0)/vector(0)\n  injected: go_goroutines{job=\"fast-$PROJECT-$STAGE\",x!=\"$LABEL.evil\"}\n",
     );
     let evil = r#"x"} or vector(100) or up{a=""#;
-    let f = run(&s.handler(), event("odd-1", "odd", json!({"labels": {"evil": evil}}))).await;
+    let f = run(
+        &s.handler(),
+        event("odd-1", "odd", json!({"labels": {"evil": evil}})),
+    )
+    .await;
     let r = indicators(&f);
-    let msg = |i: usize| r[i]["value"]["message"].as_str().unwrap_or_default().to_string();
+    let msg = |i: usize| {
+        r[i]["value"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
     assert_eq!(msg(0), "query did not return any values");
-    assert!(msg(1).starts_with("query did return multiple values (2 series"), "{}", msg(1));
-    assert!(msg(2).starts_with("unable to query prometheus api: "), "{}", msg(2));
+    assert!(
+        msg(1).starts_with("query did return multiple values (2 series"),
+        "{}",
+        msg(1)
+    );
+    assert!(
+        msg(2).starts_with("unable to query prometheus api: "),
+        "{}",
+        msg(2)
+    );
     assert_eq!(msg(3), "query did not return valid values");
     assert!(msg(4).starts_with("unsupported SLI unknown"), "{}", msg(4));
     // the label could not leave its string literal: the query still returns the one series
     assert_eq!(r[5]["value"]["success"], true, "{}", r[5]);
     assert_eq!(r[5]["value"]["value"], 8.0);
-    assert!(r[5]["query"].as_str().expect("q").contains(r#"x!="x\"} or vector(100) or up{a=\"""#));
-    assert_eq!(r[0]["explanation"], "no value: query did not return any values");
+    assert!(
+        r[5]["query"]
+            .as_str()
+            .expect("q")
+            .contains(r#"x!="x\"} or vector(100) or up{a=\"""#)
+    );
+    assert_eq!(
+        r[0]["explanation"],
+        "no value: query did not return any values"
+    );
     assert_eq!(f.result, ResultType::Fail);
     assert_eq!(f.status, StatusType::Succeeded);
 }
@@ -242,15 +319,23 @@ async fn prometheus_down_fails_the_gate_with_a_clear_message() {
     let s = Setup::new().await;
     let h = s.handler_for(&format!("http://127.0.0.1:{}", free_port()));
     let f = run(&h, event("down-1", "fast", json!({}))).await;
-    assert_eq!((f.status, f.result), (StatusType::Succeeded, ResultType::Fail));
+    assert_eq!(
+        (f.status, f.result),
+        (StatusType::Succeeded, ResultType::Fail)
+    );
     assert!(
-        f.message.starts_with("lighthouse failed because SLI failed with message unable to retrieve metrics"),
+        f.message.starts_with(
+            "lighthouse failed because SLI failed with message unable to retrieve metrics"
+        ),
         "{}",
         f.message
     );
     for r in indicators(&f) {
         assert!(
-            r["value"]["message"].as_str().unwrap_or_default().starts_with("unable to query prometheus api"),
+            r["value"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("unable to query prometheus api"),
             "{r}"
         );
     }
@@ -267,24 +352,52 @@ async fn slo_problems_answer_without_querying() {
     let h = s.handler();
     // missing slo.yaml: Keptn's pass
     let f = run(&h, event("none-1", "nothing", json!({}))).await;
-    assert_eq!((f.status, f.result), (StatusType::Succeeded, ResultType::Pass));
-    assert_eq!(f.message, "no evaluation performed by lighthouse because no SLO file configured for project fulltour");
+    assert_eq!(
+        (f.status, f.result),
+        (StatusType::Succeeded, ResultType::Pass)
+    );
+    assert_eq!(
+        f.message,
+        "no evaluation performed by lighthouse because no SLO file configured for project fulltour"
+    );
     assert_eq!(f.extra["evaluation"]["result"], "pass");
     // invalid slo.yaml: errored, names the line
-    resources.put(path("fulltour", Some("qa"), Some("bad"), "slo.yaml"), "objectives:\n  - sli: a\n    weight: heavy\n");
+    resources.put(
+        path("fulltour", Some("qa"), Some("bad"), "slo.yaml"),
+        "objectives:\n  - sli: a\n    weight: heavy\n",
+    );
     let f = run(&h, event("bad-1", "bad", json!({}))).await;
-    assert_eq!((f.status, f.result), (StatusType::Errored, ResultType::Fail));
-    assert!(f.message.starts_with("Could not parse SLO file for service bad in stage qa in project fulltour: "), "{}", f.message);
+    assert_eq!(
+        (f.status, f.result),
+        (StatusType::Errored, ResultType::Fail)
+    );
+    assert!(
+        f.message.starts_with(
+            "Could not parse SLO file for service bad in stage qa in project fulltour: "
+        ),
+        "{}",
+        f.message
+    );
     assert!(f.message.contains("line 3"), "{}", f.message);
     // no timeframe at all
     let f = run(&h, event("tf-1", "bad", json!({"evaluation": {}}))).await;
     assert_eq!(f.status, StatusType::Errored);
-    assert_eq!(f.message, "evaluation.triggered event does not contain evaluation timeframe");
+    assert_eq!(
+        f.message,
+        "evaluation.triggered event does not contain evaluation timeframe"
+    );
     // resource-service failing
     resources.fail_with(500);
     let f = run(&h, event("rs-1", "fast", json!({}))).await;
-    assert_eq!((f.status, f.result), (StatusType::Errored, ResultType::Fail));
-    assert!(f.message.starts_with("error retrieving SLO file: "), "{}", f.message);
+    assert_eq!(
+        (f.status, f.result),
+        (StatusType::Errored, ResultType::Fail)
+    );
+    assert!(
+        f.message.starts_with("error retrieving SLO file: "),
+        "{}",
+        f.message
+    );
     assert!(f.message.contains("HTTP 500"), "{}", f.message);
 }
 
@@ -297,9 +410,24 @@ async fn cli_queries_prometheus_and_sets_the_exit_code() {
     let url = prometheus.url();
     let args = |svc: &'static str| {
         vec![
-            "--slo".to_string(), slo.clone(), "--sli".into(), sli.clone(), "--prometheus".into(), url.clone(),
-            "--project".into(), "fulltour".into(), "--stage".into(), "qa".into(), "--service".into(), svc.into(),
-            "--start".into(), START.into(), "--end".into(), END.into(), "--fail-on".into(), "fail".into(),
+            "--slo".to_string(),
+            slo.clone(),
+            "--sli".into(),
+            sli.clone(),
+            "--prometheus".into(),
+            url.clone(),
+            "--project".into(),
+            "fulltour".into(),
+            "--stage".into(),
+            "qa".into(),
+            "--service".into(),
+            svc.into(),
+            "--start".into(),
+            START.into(),
+            "--end".into(),
+            END.into(),
+            "--fail-on".into(),
+            "fail".into(),
         ]
     };
     let run_cli = |svc| {
@@ -307,18 +435,30 @@ async fn cli_queries_prometheus_and_sets_the_exit_code() {
         let argv: Vec<&str> = a.iter().map(String::as_str).collect();
         let out = tokio::task::block_in_place(|| cli(&argv));
         let data: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        (out.status.code(), data, String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            data,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, data, stderr) = run_cli("fast");
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(data["result"], "pass");
-    assert_eq!(data["evaluation"]["indicatorResults"][0]["value"]["value"], 0.05);
+    assert_eq!(
+        data["evaluation"]["indicatorResults"][0]["value"]["value"],
+        0.05
+    );
     let (code, data, stderr) = run_cli("slow");
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(data["result"], "fail");
     assert!(stderr.contains("Quality gate fail"), "{stderr}");
     // unusable input: exit 2
-    let out = cli(&["--slo", "/nonexistent/slo.yaml", "--values", "/nonexistent/v.json"]);
+    let out = cli(&[
+        "--slo",
+        "/nonexistent/slo.yaml",
+        "--values",
+        "/nonexistent/v.json",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read SLO file"));
 }

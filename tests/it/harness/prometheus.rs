@@ -64,9 +64,7 @@ impl Prometheus {
         let client = reqwest::Client::new();
         let ready = eventually(Duration::from_secs(30), || {
             let (client, url) = (client.clone(), url.clone());
-            async move {
-                matches!(client.get(&url).send().await, Ok(r) if r.status().is_success())
-            }
+            async move { matches!(client.get(&url).send().await, Ok(r) if r.status().is_success()) }
         })
         .await;
         assert!(ready, "prometheus did not become ready on port {port}");
@@ -85,8 +83,11 @@ impl Drop for Prometheus {
     }
 }
 
-/// OpenMetrics text for gauges: `(family, [(labels, [(unix_seconds, value)])])`.
-pub fn openmetrics(families: &[(&str, Vec<(String, Vec<(i64, f64)>)>)]) -> String {
+/// One series: its labels (`a="b",c="d"`) and samples `(unix_seconds, value)`.
+pub type Series = (String, Vec<(i64, f64)>);
+
+/// OpenMetrics text for gauges: `(family, series)`.
+pub fn openmetrics(families: &[(&str, Vec<Series>)]) -> String {
     let mut s = String::new();
     for (name, series) in families {
         s.push_str(&format!("# TYPE {name} gauge\n"));

@@ -65,7 +65,9 @@ impl ResourceService {
     pub async fn start() -> ResourceService {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new().fallback(serve).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -78,7 +80,11 @@ impl ResourceService {
     }
 
     pub fn put(&self, path: String, content: impl Into<Vec<u8>>) {
-        self.inner.lock().expect("lock").files.insert(path, content.into());
+        self.inner
+            .lock()
+            .expect("lock")
+            .files
+            .insert(path, content.into());
     }
 
     pub fn fail_with(&self, status: u16) {
