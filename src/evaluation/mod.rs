@@ -10,6 +10,7 @@ pub mod scoring;
 pub mod slo;
 pub mod timeframe;
 
+pub use prometheus::EvaluationConfig;
 pub use scoring::{
     Evaluated, EvaluationDetails, EvaluationInput, IndicatorResult, PreviousEvaluation,
     SliRetrieval, SliTarget, evaluate, summary,

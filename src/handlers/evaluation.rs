@@ -20,7 +20,7 @@ use crate::evaluation::scoring::{Evaluated, EvaluationInput, SliRetrieval, evalu
 use crate::evaluation::timeframe;
 use crate::keptn::payload::EvaluationTriggered;
 use crate::keptn::time::parse_keptn;
-use crate::keptn::{Finished, ResultType, StatusType};
+use crate::keptn::{Finished, ResultType, StatusType, TriggeredEvent};
 use crate::resources::{ResourceScope, ResourceStore};
 
 /// Keptn's API accepts events up to 64 KB; we stay below with room for the envelope.
@@ -110,7 +110,19 @@ impl TaskHandler for EvaluationHandler {
     }
 
     async fn handle(&self, req: TaskRequest) -> anyhow::Result<TaskOutcome> {
-        let ev = &req.event;
+        tokio::select! {
+            out = self.evaluate_event(&req.event) => out,
+            () = req.cancel.cancelled() => Ok(TaskOutcome::Finished(errored(
+                "evaluation cancelled because the service is shutting down".into(),
+                "",
+                "",
+            ))),
+        }
+    }
+}
+
+impl EvaluationHandler {
+    async fn evaluate_event(&self, ev: &TriggeredEvent) -> anyhow::Result<TaskOutcome> {
         let data: EvaluationTriggered = match ev.payload() {
             Ok(d) => d,
             Err(e) => return Ok(TaskOutcome::Finished(errored(e, "", ""))),
@@ -240,9 +252,7 @@ impl TaskHandler for EvaluationHandler {
         }
         Ok(TaskOutcome::Finished(finished_from(&evaluated)))
     }
-}
 
-impl EvaluationHandler {
     /// prometheus-service's part: sli.yaml merged project → stage → service, then queries.
     async fn retrieve_slis(
         &self,

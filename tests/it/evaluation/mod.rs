@@ -2,6 +2,7 @@
 //! gate against a real Prometheus.
 
 mod conformance;
+mod history;
 mod prometheus;
 
 use std::path::Path;
