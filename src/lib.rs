@@ -8,6 +8,7 @@
 //! - [`store`]: the embedded SQLite journal and pending approvals.
 //! - [`transport`]: NATS in, replies out.
 //! - [`api`]: the HTTP API (events, probes, metrics, approvals).
+//! - [`evaluation`]: the quality gate: SLO model, scoring, timeframe, history, Prometheus SLIs.
 //! - [`resources`]: Keptn resources (SLO, SLI, plans, charts) from Keptn or a directory.
 //! - [`config`], [`telemetry`], [`metrics`], [`app`]: configuration, logs, metrics, wiring.
 //! - [`cli`]: the subcommands of the binary.
@@ -17,6 +18,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod dispatch;
+pub mod evaluation;
 pub mod handlers;
 pub mod keptn;
 pub mod metrics;

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
+pub mod keptn;
+
 /// Where a resource is looked up: project level, stage level or service level.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceScope {

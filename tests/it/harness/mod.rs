@@ -4,6 +4,8 @@
 
 pub mod keptn;
 pub mod nats;
+pub mod prometheus;
+pub mod resource_service;
 pub mod service;
 
 use std::net::TcpListener;

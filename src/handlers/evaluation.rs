@@ -1,0 +1,380 @@
+//! The `evaluation` task (§6, §7): Keptn's lighthouse-service and prometheus-service in one
+//! step. timeframe → `slo.yaml` → `prometheus/sli.yaml` (project → stage → service) →
+//! Prometheus (all SLIs concurrently) → previous results → score → `evaluation.finished`.
+//!
+//! Verdicts and Keptn's fields are lighthouse's; each indicator also carries the query sent and
+//! a one-line explanation, and the message ends with a readable summary.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::{TaskHandler, TaskOutcome, TaskRequest};
+use crate::evaluation::Slo;
+use crate::evaluation::history::{EvaluationHistory, HistoryScope};
+use crate::evaluation::prometheus::{PrometheusProvider, QueryContext, merge_sli_files};
+use crate::evaluation::scoring::{Evaluated, EvaluationInput, SliRetrieval, evaluate, summary};
+use crate::evaluation::timeframe;
+use crate::keptn::payload::EvaluationTriggered;
+use crate::keptn::time::parse_keptn;
+use crate::keptn::{Finished, ResultType, StatusType, TriggeredEvent};
+use crate::resources::{ResourceScope, ResourceStore};
+
+/// Keptn's API accepts events up to 64 KB; we stay below with room for the envelope.
+pub const MAX_DATA_BYTES: usize = 60 * 1024;
+
+/// Runs evaluations with already-built clients.
+pub struct EvaluationHandler {
+    resources: Arc<dyn ResourceStore>,
+    prometheus: Arc<PrometheusProvider>,
+    history: Arc<dyn EvaluationHistory>,
+}
+
+impl EvaluationHandler {
+    /// `resources`: where `slo.yaml` and `prometheus/sli.yaml` are read (Keptn's
+    /// resource-service or a local directory); `prometheus`: the SLI provider; `history`:
+    /// previous results (Keptn's datastore or the embedded store) — results this handler
+    /// produces are recorded there too.
+    pub fn new(
+        resources: Arc<dyn ResourceStore>,
+        prometheus: Arc<PrometheusProvider>,
+        history: Arc<dyn EvaluationHistory>,
+    ) -> Self {
+        EvaluationHandler {
+            resources,
+            prometheus,
+            history,
+        }
+    }
+}
+
+fn status_of(s: &str) -> StatusType {
+    match s {
+        "succeeded" => StatusType::Succeeded,
+        "aborted" => StatusType::Aborted,
+        "unknown" => StatusType::Unknown,
+        _ => StatusType::Errored,
+    }
+}
+
+fn finished_from(e: &Evaluated) -> Finished {
+    let result = ResultType::parse(&e.result).unwrap_or(ResultType::Fail);
+    Finished::new(status_of(&e.status), result, e.message.clone()).with(
+        "evaluation",
+        serde_json::to_value(&e.evaluation).unwrap_or(Value::Null),
+    )
+}
+
+/// An errored finish that still carries Keptn's `evaluation` block.
+fn errored(message: String, start: &str, end: &str) -> Finished {
+    Finished::errored(message).with(
+        "evaluation",
+        json!({"timeStart": start, "timeEnd": end, "result": "fail", "score": 0,
+               "sloFileContent": "", "indicatorResults": null}),
+    )
+}
+
+/// Keeps the data under Keptn's limit: our explanations go first, then our queries, then the
+/// summary part of the message; Keptn's own fields are never touched.
+pub fn fit_size(e: &mut Evaluated, keptn_message_len: usize) {
+    let size = |e: &Evaluated| serde_json::to_vec(e).map(|v| v.len()).unwrap_or(0);
+    if size(e) <= MAX_DATA_BYTES {
+        return;
+    }
+    for r in e.evaluation.indicator_results.iter_mut().flatten() {
+        r.explanation.clear();
+    }
+    if size(e) <= MAX_DATA_BYTES {
+        return;
+    }
+    for r in e.evaluation.indicator_results.iter_mut().flatten() {
+        r.query = None;
+    }
+    if size(e) <= MAX_DATA_BYTES {
+        return;
+    }
+    let mut cut = keptn_message_len.min(e.message.len());
+    while !e.message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    e.message.truncate(cut);
+}
+
+#[async_trait]
+impl TaskHandler for EvaluationHandler {
+    fn task(&self) -> &'static str {
+        "evaluation"
+    }
+
+    async fn handle(&self, req: TaskRequest) -> anyhow::Result<TaskOutcome> {
+        tokio::select! {
+            out = self.evaluate_event(&req.event) => out,
+            () = req.cancel.cancelled() => Ok(TaskOutcome::Finished(errored(
+                "evaluation cancelled because the service is shutting down".into(),
+                "",
+                "",
+            ))),
+        }
+    }
+}
+
+impl EvaluationHandler {
+    async fn evaluate_event(&self, ev: &TriggeredEvent) -> anyhow::Result<TaskOutcome> {
+        let data: EvaluationTriggered = match ev.payload() {
+            Ok(d) => d,
+            Err(e) => return Ok(TaskOutcome::Finished(errored(e, "", ""))),
+        };
+        let (project, stage, service) = (
+            data.common.project.clone(),
+            data.common.stage.clone(),
+            data.common.service.clone(),
+        );
+        let window = match timeframe::resolve(&data, chrono::Utc::now()) {
+            Ok(w) => w,
+            Err(e) => return Ok(TaskOutcome::Finished(errored(e.to_string(), "", ""))),
+        };
+        let (start, end) = (window.start.as_str(), window.end.as_str());
+        let commit = ev.git_commit_id.as_deref();
+        let scope = ResourceScope::service(&project, &stage, &service);
+
+        // slo.yaml (service level only, as lighthouse)
+        let slo_raw = match self.resources.get(&scope, "slo.yaml", commit).await {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok(TaskOutcome::Finished(errored(
+                    format!("error retrieving SLO file: {e}"),
+                    start,
+                    end,
+                )));
+            }
+        };
+        let slo = match &slo_raw {
+            None => None,
+            Some(raw) => match Slo::parse(raw) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    return Ok(TaskOutcome::Finished(errored(
+                        format!(
+                            "Could not parse SLO file for service {service} in stage {stage} in project {project}: {e}"
+                        ),
+                        start,
+                        end,
+                    )));
+                }
+            },
+        };
+
+        let mut queries = BTreeMap::new();
+        let sli = match &slo {
+            None => SliRetrieval {
+                status: "succeeded".into(),
+                result: "pass".into(),
+                ..Default::default()
+            },
+            Some(slo) => {
+                let (sli, q) = self.retrieve_slis(slo, &data, commit, start, end).await;
+                queries = q;
+                sli
+            }
+        };
+
+        let previous = match &slo {
+            Some(slo) if sli.status == "succeeded" => {
+                let hscope = HistoryScope {
+                    project: project.clone(),
+                    stage: stage.clone(),
+                    service: service.clone(),
+                };
+                match self
+                    .history
+                    .previous(
+                        &hscope,
+                        slo.comparison.included_results(),
+                        slo.comparison.number_of_previous_results(),
+                    )
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        return Ok(TaskOutcome::Finished(errored(e.to_string(), start, end)));
+                    }
+                }
+            }
+            _ => Vec::new(),
+        };
+
+        let mut evaluated = evaluate(EvaluationInput {
+            project: &project,
+            slo: slo.as_ref().zip(slo_raw.as_deref()),
+            sli: &sli,
+            previous: &previous,
+            time_start: start,
+            time_end: end,
+        });
+        for r in evaluated.evaluation.indicator_results.iter_mut().flatten() {
+            if let Some(m) = r.value.as_ref().map(|v| v.metric.clone()) {
+                r.query = queries.get(&m).cloned();
+            }
+        }
+        let keptn_len = evaluated.message.len();
+        let s = summary(slo.as_ref(), &evaluated);
+        if !s.is_empty() {
+            evaluated.message = if evaluated.message.is_empty() {
+                s
+            } else {
+                format!("{}\n{s}", evaluated.message)
+            };
+        }
+        fit_size(&mut evaluated, keptn_len);
+        tracing::info!(
+            result = %evaluated.result,
+            score = evaluated.evaluation.score,
+            compared = previous.len(),
+            "evaluation finished"
+        );
+        if slo.is_some() && evaluated.status == "succeeded" {
+            let hscope = HistoryScope {
+                project,
+                stage,
+                service,
+            };
+            let record = self
+                .history
+                .record(&hscope, &ev.id, &evaluated.to_data())
+                .await
+                .context("recording the evaluation result");
+            if let Err(e) = record {
+                tracing::warn!(error = %format!("{e:#}"), "evaluation result not recorded");
+            }
+        }
+        Ok(TaskOutcome::Finished(finished_from(&evaluated)))
+    }
+
+    /// prometheus-service's part: sli.yaml merged project → stage → service, then queries.
+    async fn retrieve_slis(
+        &self,
+        slo: &Slo,
+        data: &EvaluationTriggered,
+        commit: Option<&str>,
+        start: &str,
+        end: &str,
+    ) -> (SliRetrieval, BTreeMap<String, String>) {
+        let errored = |message: String| {
+            (
+                SliRetrieval {
+                    status: "errored".into(),
+                    result: "fail".into(),
+                    message,
+                    values: Vec::new(),
+                },
+                BTreeMap::new(),
+            )
+        };
+        let c = &data.common;
+        let levels = [
+            ("project", ResourceScope::project(&c.project), None),
+            ("stage", ResourceScope::stage(&c.project, &c.stage), commit),
+            (
+                "service",
+                ResourceScope::service(&c.project, &c.stage, &c.service),
+                commit,
+            ),
+        ];
+        let mut files: Vec<(&str, Option<Vec<u8>>)> = Vec::new();
+        for (level, scope, commit) in levels {
+            match self
+                .resources
+                .get(&scope, "prometheus/sli.yaml", commit)
+                .await
+            {
+                Ok(f) => files.push((level, f)),
+                Err(e) => {
+                    return errored(format!("could not read {level} prometheus/sli.yaml: {e}"));
+                }
+            }
+        }
+        let borrowed: Vec<(&str, Option<&[u8]>)> =
+            files.iter().map(|(l, f)| (*l, f.as_deref())).collect();
+        let templates = match merge_sli_files(&borrowed) {
+            Ok(t) => t,
+            Err(e) => return errored(e.to_string()),
+        };
+        let (Some(s), Some(e)) = (parse_keptn(start), parse_keptn(end)) else {
+            return errored(format!("unreadable evaluation window {start} .. {end}"));
+        };
+        let ctx = QueryContext {
+            project: c.project.clone(),
+            stage: c.stage.clone(),
+            service: c.service.clone(),
+            deployment: data.deployment.names.first().cloned().unwrap_or_default(),
+            labels: c.labels.clone(),
+            filters: slo.filter.clone(),
+            start: s,
+            end: e,
+        };
+        let indicators: Vec<String> = slo.objectives.iter().map(|o| o.sli.clone()).collect();
+        let got = self
+            .prometheus
+            .get_slis(&indicators, &templates, &ctx)
+            .await;
+        let (result, message) = got.result();
+        (
+            SliRetrieval {
+                status: "succeeded".into(),
+                result: result.into(),
+                message,
+                values: got.values,
+            },
+            got.queries,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluation::{EvaluationDetails, IndicatorResult};
+
+    fn big(n: usize) -> Evaluated {
+        let r = IndicatorResult {
+            status: "fail".into(),
+            query: Some("q".repeat(200)),
+            explanation: "e".repeat(200),
+            ..Default::default()
+        };
+        Evaluated {
+            status: "succeeded".into(),
+            result: "fail".into(),
+            message: format!("keptn\n{}", "s".repeat(100_000)),
+            evaluation: EvaluationDetails {
+                indicator_results: Some(vec![r; n]),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn trims_our_extras_before_keptns_fields() {
+        // small enough once the summary is cut: explanations and queries go first
+        let mut e = big(100);
+        fit_size(&mut e, "keptn".len());
+        assert_eq!(e.message, "keptn");
+        let r = e.evaluation.indicator_results.as_ref().expect("results");
+        assert_eq!(r.len(), 100, "Keptn's results are never dropped");
+        assert!(
+            r.iter()
+                .all(|r| r.explanation.is_empty() && r.query.is_none())
+        );
+        assert!(serde_json::to_vec(&e).expect("json").len() <= MAX_DATA_BYTES);
+
+        // already small: untouched
+        let mut e = big(1);
+        e.message = "keptn\nsummary".into();
+        let before = e.clone();
+        fit_size(&mut e, 5);
+        assert_eq!(e, before);
+    }
+}
