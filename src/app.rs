@@ -17,12 +17,18 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::api::{self, ApiState};
-use crate::config::ServeConfig;
+use crate::config::{KeptnConnection, ServeConfig};
 use crate::dispatch::Dispatcher;
+use crate::evaluation::history::{DatastoreHistory, EvaluationHistory};
+use crate::evaluation::prometheus::PrometheusProvider;
+use crate::handlers::evaluation::EvaluationHandler;
 use crate::handlers::{self, approval::ApprovalHandler};
 use crate::keptn::{EventKind, EventType, ReplyBuilder};
 use crate::metrics::Metrics;
+use crate::resources::keptn::KeptnResources;
+use crate::resources::{LocalDir, ResourceStore};
 use crate::store::Store;
+use crate::store::history::StoreHistory;
 use crate::transport::nats::{self, NatsSink};
 
 /// A running service.
@@ -59,12 +65,78 @@ impl RunningApp {
     }
 }
 
+/// The clients every handler shares, built once.
+struct Clients {
+    http: reqwest::Client,
+    resources: Arc<dyn ResourceStore>,
+    history: Arc<dyn EvaluationHistory>,
+}
+
+impl Clients {
+    fn build(config: &ServeConfig, store: &Store) -> anyhow::Result<Clients> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("keptn-native/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .context("building the HTTP client")?;
+        let (resources, history): (Arc<dyn ResourceStore>, Arc<dyn EvaluationHistory>) =
+            match &config.keptn {
+                KeptnConnection::Standalone { resources_dir } => (
+                    Arc::new(LocalDir::new(resources_dir)),
+                    Arc::new(StoreHistory::new(store.clone())),
+                ),
+                KeptnConnection::Api { endpoint, token } => (
+                    Arc::new(KeptnResources::gateway(
+                        http.clone(),
+                        endpoint,
+                        token.expose().to_string(),
+                    )),
+                    Arc::new(DatastoreHistory::new(
+                        http.clone(),
+                        format!("{endpoint}/mongodb-datastore"),
+                        Some(token.expose().to_string()),
+                    )),
+                ),
+                KeptnConnection::InCluster {
+                    resource_service,
+                    datastore,
+                } => (
+                    Arc::new(KeptnResources::in_cluster(http.clone(), resource_service)),
+                    Arc::new(DatastoreHistory::new(http.clone(), datastore.clone(), None)),
+                ),
+            };
+        Ok(Clients {
+            http,
+            resources,
+            history,
+        })
+    }
+}
+
 /// Registers the handlers of the enabled tasks, and the aliases.
-fn build_handlers(config: &ServeConfig, _metrics: &mut MetricsRegistry) -> handlers::Registry {
+fn build_handlers(
+    config: &ServeConfig,
+    clients: &Clients,
+    _metrics: &mut MetricsRegistry,
+) -> handlers::Registry {
     let mut registry = handlers::Registry::new();
     for task in &config.tasks {
-        if task.as_str() == "approval" {
-            registry.register(Arc::new(ApprovalHandler));
+        match task.as_str() {
+            "approval" => {
+                registry.register(Arc::new(ApprovalHandler));
+            }
+            "evaluation" => {
+                let prometheus = Arc::new(PrometheusProvider::new(
+                    clients.http.clone(),
+                    config.evaluation.prometheus(),
+                ));
+                registry.register(Arc::new(EvaluationHandler::new(
+                    Arc::clone(&clients.resources),
+                    prometheus,
+                    Arc::clone(&clients.history),
+                )));
+            }
+            _ => {}
         }
     }
     for (alias, task) in &config.task_aliases {
@@ -94,7 +166,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningApp> {
     let metrics = Arc::new(Metrics::new(&mut metrics_registry));
     let store = Store::open(&config.data_dir)
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    let registry = build_handlers(&config, &mut metrics_registry);
+    let clients = Clients::build(&config, &store)?;
+    let registry = build_handlers(&config, &clients, &mut metrics_registry);
     let subjects = subjects(&config, &registry);
     info!(tasks = ?registry.task_names(), "tasks handled natively");
 

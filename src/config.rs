@@ -147,6 +147,48 @@ pub struct ServeArgs {
     /// Largest accepted HTTP request body, in bytes. [default: 1048576]
     #[arg(long, env = "MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+
+    /// Standalone mode: read resources (slo.yaml, prometheus/sli.yaml, test plans, charts) from
+    /// `<dir>/<project>[/<stage>[/<service>]]/<uri>` and keep evaluation history in the
+    /// embedded store. [default: none; resources come from Keptn]
+    #[arg(long, env = "RESOURCES_DIR")]
+    pub resources_dir: Option<PathBuf>,
+
+    /// Keptn's API (e.g. `http://api-gateway-nginx.keptn/api`): resources and evaluation history
+    /// are read through it, with KEPTN_API_TOKEN. [default: none; in-cluster services are used]
+    #[arg(long, env = "KEPTN_API_ENDPOINT")]
+    pub keptn_api_endpoint: Option<String>,
+
+    /// Token for KEPTN_API_ENDPOINT (`x-token`).
+    #[arg(long, env = "KEPTN_API_TOKEN", hide_env_values = true)]
+    pub keptn_api_token: Option<Secret>,
+
+    /// In-cluster resource-service. [default: http://resource-service:8080]
+    #[arg(long, env = "RESOURCE_SERVICE")]
+    pub resource_service: Option<String>,
+
+    /// In-cluster mongodb-datastore (evaluation history). [default: http://mongodb-datastore:8080]
+    #[arg(long, env = "MONGODB_DATASTORE")]
+    pub datastore: Option<String>,
+
+    /// Evaluation settings (YAML section `evaluation:`).
+    #[command(flatten)]
+    #[serde(default)]
+    pub evaluation: crate::evaluation::prometheus::EvaluationConfig,
+}
+
+/// Where Keptn resources and evaluation history come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeptnConnection {
+    /// A local directory; history in the embedded store.
+    Standalone { resources_dir: PathBuf },
+    /// Keptn's API gateway with a token.
+    Api { endpoint: String, token: Secret },
+    /// Keptn's services inside the cluster.
+    InCluster {
+        resource_service: String,
+        datastore: String,
+    },
 }
 
 /// NATS connection settings.
@@ -178,6 +220,27 @@ pub struct ServeConfig {
     pub shutdown_grace: Duration,
     pub journal_retention: Duration,
     pub max_body_bytes: usize,
+    pub keptn: KeptnConnection,
+    pub evaluation: crate::evaluation::prometheus::EvaluationConfig,
+}
+
+/// Lays the values set in `over` on top of `under` (a field set in both takes `over`'s).
+/// Used for the per-task sections, whose flags and file keys share one struct.
+pub fn overlay<T>(over: T, under: T) -> Result<T, String>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let mut base = serde_json::to_value(under).map_err(|e| e.to_string())?;
+    let top = serde_json::to_value(over).map_err(|e| e.to_string())?;
+    if let (Some(base), Some(top)) = (base.as_object_mut(), top.as_object()) {
+        for (k, v) in top {
+            let unset = v.is_null() || v.as_array().is_some_and(|a| a.is_empty());
+            if !unset {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    serde_json::from_value(base).map_err(|e| e.to_string())
 }
 
 impl ServeConfig {
@@ -332,7 +395,52 @@ impl ServeArgs {
         {
             problems.push("API_TOKEN must be at least 8 characters".into());
         }
+        let http_url = |what: &str, v: &str, problems: &mut Vec<String>| {
+            if !(v.starts_with("http://") || v.starts_with("https://")) {
+                problems.push(format!("{what} {v:?} must be an http:// or https:// URL"));
+            }
+            v.trim_end_matches('/').to_string()
+        };
+        let keptn = match (pick!(resources_dir), pick!(keptn_api_endpoint)) {
+            (Some(dir), _) => {
+                if !dir.is_dir() {
+                    problems.push(format!(
+                        "RESOURCES_DIR {} is not a directory",
+                        dir.display()
+                    ));
+                }
+                KeptnConnection::Standalone { resources_dir: dir }
+            }
+            (None, Some(endpoint)) => {
+                let endpoint = http_url("KEPTN_API_ENDPOINT", &endpoint, &mut problems);
+                let token = pick!(keptn_api_token).unwrap_or_else(|| {
+                    problems.push("KEPTN_API_ENDPOINT needs KEPTN_API_TOKEN".into());
+                    Secret::new("")
+                });
+                KeptnConnection::Api { endpoint, token }
+            }
+            (None, None) => KeptnConnection::InCluster {
+                resource_service: http_url(
+                    "RESOURCE_SERVICE",
+                    &pick!(resource_service)
+                        .unwrap_or_else(|| "http://resource-service:8080".into()),
+                    &mut problems,
+                ),
+                datastore: http_url(
+                    "MONGODB_DATASTORE",
+                    &pick!(datastore).unwrap_or_else(|| "http://mongodb-datastore:8080".into()),
+                    &mut problems,
+                ),
+            },
+        };
+        let evaluation = overlay(self.evaluation, file.evaluation).unwrap_or_else(|e| {
+            problems.push(format!("evaluation settings: {e}"));
+            Default::default()
+        });
+        problems.extend(evaluation.validate());
         let config = ServeConfig {
+            keptn,
+            evaluation,
             name,
             nats,
             subjects,

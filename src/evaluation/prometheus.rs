@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::keptn::payload::SliResult;
 
 /// Serve-time settings of the evaluation task.
-#[derive(Debug, Clone, Default, clap::Args, serde::Deserialize)]
+#[derive(Debug, Clone, Default, clap::Args, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EvaluationConfig {
     /// Prometheus base URL, e.g. `http://prometheus-server.monitoring:80`.

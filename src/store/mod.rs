@@ -20,6 +20,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub mod history;
+
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
@@ -96,6 +98,31 @@ enum Op {
     Get(String, Reply<Option<(TriggeredEvent, JournalState)>>),
     Prune(i64, Reply<usize>),
     Flush(Reply<()>),
+    RecordEvaluation(Box<EvaluationRecord>, Reply<()>),
+    Evaluations(EvaluationQuery, Reply<Vec<(String, String)>>),
+}
+
+/// One evaluation result this service produced (the standalone history).
+#[derive(Debug, Clone)]
+pub struct EvaluationRecord {
+    pub id: String,
+    pub project: String,
+    pub stage: String,
+    pub service: String,
+    pub result: String,
+    /// The `evaluation.finished` data, JSON.
+    pub data: String,
+}
+
+/// Which evaluation results to read, newest first.
+#[derive(Debug, Clone)]
+pub struct EvaluationQuery {
+    pub project: String,
+    pub stage: String,
+    pub service: String,
+    /// Only these `data.result` values; `None` for all.
+    pub include: Option<Vec<String>>,
+    pub limit: usize,
 }
 
 /// A handle to the store; cheap to clone.
@@ -117,6 +144,17 @@ CREATE TABLE IF NOT EXISTS journal (
 );
 CREATE INDEX IF NOT EXISTS journal_open ON journal(state) WHERE state <> 'finished';
 CREATE INDEX IF NOT EXISTS journal_updated ON journal(updated_at);
+CREATE TABLE IF NOT EXISTS evaluations (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT NOT NULL,
+    project    TEXT NOT NULL,
+    stage      TEXT NOT NULL,
+    service    TEXT NOT NULL,
+    result     TEXT NOT NULL,
+    data       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evaluations_scope ON evaluations(project, stage, service, seq);
 ";
 
 /// How many operations one transaction takes at most.
@@ -216,6 +254,20 @@ impl Store {
     pub async fn prune_finished(&self, age: Duration) -> Result<usize, StoreError> {
         let cutoff = now_ms() - age.as_millis() as i64;
         self.call(|r| Op::Prune(cutoff, r)).await
+    }
+
+    /// Records an evaluation result (standalone history for relative criteria).
+    pub async fn record_evaluation(&self, record: EvaluationRecord) -> Result<(), StoreError> {
+        self.call(|r| Op::RecordEvaluation(Box::new(record), r))
+            .await
+    }
+
+    /// Earlier evaluation results as `(id, data JSON)`, newest first.
+    pub async fn evaluations(
+        &self,
+        query: EvaluationQuery,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.call(|r| Op::Evaluations(query, r)).await
     }
 
     /// Waits until every operation sent so far is committed.
@@ -374,6 +426,55 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Answer {
             answer(reply, r)
         }
         Op::Flush(reply) => answer(reply, Ok(())),
+        Op::RecordEvaluation(rec, reply) => {
+            let r = tx
+                .prepare_cached(
+                    "INSERT INTO evaluations (id, project, stage, service, result, data, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        rec.id,
+                        rec.project,
+                        rec.stage,
+                        rec.service,
+                        rec.result,
+                        rec.data,
+                        now
+                    ])
+                })
+                .map(|_| ())
+                .map_err(StoreError::from);
+            answer(reply, r)
+        }
+        Op::Evaluations(q, reply) => {
+            let r = (|| -> Result<Vec<(String, String)>, StoreError> {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT id, data, result FROM evaluations
+                     WHERE project = ?1 AND stage = ?2 AND service = ?3
+                     ORDER BY seq DESC",
+                )?;
+                let rows = stmt.query_map(params![q.project, q.stage, q.service], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                })?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (id, data, result) = row?;
+                    if q.include.as_ref().is_none_or(|inc| inc.contains(&result)) {
+                        out.push((id, data));
+                        if out.len() >= q.limit {
+                            break;
+                        }
+                    }
+                }
+                Ok(out)
+            })();
+            answer(reply, r)
+        }
     }
 }
 

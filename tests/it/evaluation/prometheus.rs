@@ -18,15 +18,15 @@ use crate::harness::free_port;
 use crate::harness::prometheus::{Prometheus, openmetrics};
 use crate::harness::resource_service::{ResourceService, path};
 
-const SLO: &str = include_str!("../../data/tutorial/slo.yaml");
-const SLI: &str = include_str!("../../data/tutorial/sli.yaml");
+pub(super) const SLO: &str = include_str!("../../data/tutorial/slo.yaml");
+pub(super) const SLI: &str = include_str!("../../data/tutorial/sli.yaml");
 /// 2024-01-01T10:10:00Z: the end of every evaluation window here.
 const T_END: i64 = 1_704_103_800;
-const START: &str = "2024-01-01T10:08:00.000Z";
-const END: &str = "2024-01-01T10:10:00.000Z";
+pub(super) const START: &str = "2024-01-01T10:08:00.000Z";
+pub(super) const END: &str = "2024-01-01T10:10:00.000Z";
 
 /// 2 requests/s for 20 minutes before T_END; `fast` answers in 50 ms, `slow` in 350 ms.
-fn data() -> String {
+pub(super) fn data() -> String {
     let t0 = T_END - 1200;
     let times: Vec<i64> = (0..=80).map(|i| t0 + i * 15).collect();
     let series = |f: &dyn Fn(i64) -> f64| times.iter().map(|t| (*t, f(*t))).collect::<Vec<_>>();
