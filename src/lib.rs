@@ -5,6 +5,7 @@
 //! - [`keptn`]: the event protocol (pure): types, envelope, payloads, replies.
 
 pub mod cli;
+pub mod deploy;
 pub mod handlers;
 pub mod keptn;
 pub mod resources;
