@@ -9,3 +9,5 @@ pub mod deploy;
 pub mod handlers;
 pub mod keptn;
 pub mod resources;
+pub mod runner;
+pub mod sample_service;

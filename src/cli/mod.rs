@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod run;
+pub mod sample_service;
 pub mod serve;
 
 #[derive(Debug, Parser)]
@@ -22,6 +24,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the service: answer Keptn task events from NATS and HTTP.
     Serve(Box<serve::ServeArgs>),
+    /// Run a stand-in for the tutorial's podtato-head service (v0.1.2 is the slow build).
+    SampleService(sample_service::SampleServiceArgs),
+    /// Play the Keptn control plane on NATS: deliver an image through a shipyard's stages.
+    Run(Box<run::RunArgs>),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -29,5 +35,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(*args),
+        Command::SampleService(args) => sample_service::run(args),
+        Command::Run(args) => run::run(*args),
     }
 }
