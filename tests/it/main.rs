@@ -1,0 +1,9 @@
+//! The integration-test binary: real servers (nats-server, child processes, HTTP on port 0)
+//! started by the harness.
+
+mod harness;
+
+mod deploy_helm;
+mod deploy_process;
+mod runner;
+mod sample_service;
