@@ -196,3 +196,127 @@ pub async fn run_on_nats(
         sequences: delivery.summary().to_vec(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keptn::envelope::decode;
+    use futures::channel::mpsc;
+    use serde_json::{Value, json};
+    use shipyard::Shipyard;
+    use std::collections::BTreeMap;
+
+    /// Publishes into a channel, as NATS would deliver to the execution plane.
+    struct ChanBus(mpsc::UnboundedSender<Vec<u8>>);
+
+    #[async_trait]
+    impl Bus for ChanBus {
+        async fn publish(&self, _subject: String, payload: Vec<u8>) -> anyhow::Result<()> {
+            self.0.unbounded_send(payload)?;
+            Ok(())
+        }
+    }
+
+    const APPROVAL: &str = "apiVersion: spec.keptn.sh/0.2.4\nkind: Shipyard\nspec:\n  stages:\n    - name: production\n      sequences:\n        - name: delivery\n          tasks:\n            - name: approval\n              properties: {pass: manual, warning: manual}\n            - name: deployment\n";
+
+    fn spec(timeout: Duration) -> RunSpec {
+        RunSpec {
+            project: "p".into(),
+            service: "s".into(),
+            image: "img:v1".into(),
+            labels: BTreeMap::new(),
+            stage: None,
+            sequence: "delivery".into(),
+            task_timeout: timeout,
+        }
+    }
+
+    fn reply(trig: &crate::keptn::envelope::Envelope, kind: &str, data: Value) -> Vec<u8> {
+        let task = trig.ty.split('.').nth(3).unwrap_or_default();
+        serde_json::to_vec(&json!({
+            "specversion": "1.0", "id": uuid::Uuid::new_v4().to_string(), "source": "t",
+            "type": format!("sh.keptn.event.{task}.{kind}"), "time": "2024-01-01T00:00:00Z",
+            "shkeptncontext": trig.keptn_context, "triggeredid": trig.id, "data": data,
+        }))
+        .unwrap_or_default()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_at_a_manual_approval_without_timing_out_then_continues() {
+        let (out_tx, mut out_rx) = mpsc::unbounded::<Vec<u8>>();
+        let (in_tx, mut in_rx) = mpsc::unbounded::<Vec<u8>>();
+        let mut delivery = Delivery::new(Shipyard::parse(APPROVAL).expect("shipyard"), spec(Duration::from_secs(600)), "ctx".into());
+        let run = tokio::spawn(async move {
+            let mut sink = Collect::default();
+            let r = drive(&mut delivery, &ChanBus(out_tx), &mut in_rx, &mut sink, Duration::from_secs(36_000)).await;
+            (r, delivery, sink)
+        });
+        // The execution plane: approval gets only a .started; deployment is answered fully.
+        let mut approval = None;
+        while let Some(bytes) = out_rx.next().await {
+            let env = decode(&bytes).expect("decode");
+            if env.ty == "sh.keptn.event.approval.triggered" {
+                assert_eq!(env.data["approval"]["pass"], "manual");
+                in_tx.unbounded_send(reply(&env, "started", json!({"status": "succeeded"}))).expect("send");
+                approval = Some(env);
+                break;
+            }
+        }
+        let approval = approval.expect("approval triggered");
+        // Two hours pass: once a .started was seen there is no timeout.
+        tokio::time::sleep(Duration::from_secs(7200)).await;
+        assert!(!run.is_finished(), "still waiting for the approval");
+        in_tx
+            .unbounded_send(reply(&approval, "finished", json!({"result": "pass", "status": "succeeded"})))
+            .expect("approve");
+        while let Some(bytes) = out_rx.next().await {
+            let env = decode(&bytes).expect("decode");
+            if env.ty == "sh.keptn.event.deployment.triggered" {
+                assert_eq!(env.data["result"], "pass");
+                in_tx.unbounded_send(reply(&env, "started", json!({}))).expect("send");
+                in_tx.unbounded_send(reply(&env, "finished", json!({"result": "pass", "status": "succeeded"}))).expect("send");
+                break;
+            }
+        }
+        let (r, delivery, sink) = tokio::time::timeout(Duration::from_secs(60), run).await.expect("bounded").expect("join");
+        r.expect("drive");
+        assert!(delivery.passed());
+        assert!(sink.0.iter().any(|r| matches!(r, Report::WaitingForApproval { .. })));
+        let approval_task = &delivery.summary()[0].tasks[0];
+        assert!(approval_task.duration_ms >= 7_200_000, "{approval_task:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_task_times_out_after_the_configured_wait() {
+        let (out_tx, _out_rx) = mpsc::unbounded::<Vec<u8>>();
+        let (_in_tx, mut in_rx) = mpsc::unbounded::<Vec<u8>>();
+        let mut delivery = Delivery::new(Shipyard::parse(APPROVAL).expect("shipyard"), spec(Duration::from_secs(600)), "ctx".into());
+        let start = Instant::now();
+        let mut sink = Collect::default();
+        drive(&mut delivery, &ChanBus(out_tx), &mut in_rx, &mut sink, Duration::from_secs(36_000)).await.expect("drive");
+        assert_eq!(start.elapsed(), Duration::from_secs(600));
+        assert!(!delivery.passed());
+        let s = &delivery.summary()[0];
+        assert_eq!((s.result.as_str(), s.status.as_str()), ("fail", "errored"));
+        assert!(s.message.contains("sh.keptn.event.approval.triggered"), "{}", s.message);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_overall_bound_ends_a_hung_run() {
+        let (out_tx, mut out_rx) = mpsc::unbounded::<Vec<u8>>();
+        let (in_tx, mut in_rx) = mpsc::unbounded::<Vec<u8>>();
+        let mut delivery = Delivery::new(Shipyard::parse(APPROVAL).expect("shipyard"), spec(Duration::from_secs(600)), "ctx".into());
+        let answer = tokio::spawn(async move {
+            while let Some(bytes) = out_rx.next().await {
+                let env = decode(&bytes).expect("decode");
+                if env.ty.ends_with("approval.triggered") {
+                    let _ = in_tx.unbounded_send(reply(&env, "started", json!({})));
+                }
+            }
+            in_tx
+        });
+        let r = drive(&mut delivery, &ChanBus(out_tx), &mut in_rx, &mut Collect::default(), Duration::from_secs(3600)).await;
+        assert!(matches!(r, Err(RunError::Deadline(_))), "{r:?}");
+        answer.abort();
+    }
+}
