@@ -2,8 +2,9 @@
 //!
 //! One trait, [`DeployBackend`], three implementations chosen per project/stage by
 //! [`DeployConfig`]: [`process`] (a local child process; the default), [`helm`]
-//! (`helm upgrade --install` of the chart stored as a Keptn resource) and `kubernetes`
-//! (not built yet: selecting it is reported as a configuration error). The pure parts
+//! (`helm upgrade --install` of the chart stored as a Keptn resource) and [`kubernetes`]
+//! (server-side apply with the `kube` crate, rollout wait like `kubectl rollout status`).
+//! A backend that is configured but not built is reported clearly. The pure parts
 //! (templates, image validation, backend selection, Service-port lookup in manifests) live here
 //! and in [`manifest`], with unit tests.
 
@@ -16,6 +17,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 pub mod helm;
+pub mod kubernetes;
 pub mod manifest;
 pub mod process;
 
@@ -142,6 +144,18 @@ pub struct DeployConfig {
     /// `KEPTN_NATIVE_HELM_TIMEOUT`. Default 300.
     #[arg(long = "helm-timeout", env = "KEPTN_NATIVE_HELM_TIMEOUT")]
     pub helm_timeout_secs: Option<u64>,
+
+    /// Kubernetes backend: the Keptn resource (service level) holding the service's manifests,
+    /// multi-document YAML in which `${IMAGE}` is replaced by the image; `{service}` is
+    /// substituted in the name. When absent, the image of the existing Deployment `<service>`
+    /// is updated. Env `KEPTN_NATIVE_KUBE_MANIFEST`. Default `kubernetes/{service}.yaml`.
+    #[arg(long = "kube-manifest", env = "KEPTN_NATIVE_KUBE_MANIFEST")]
+    pub kube_manifest: Option<String>,
+
+    /// Kubernetes backend: seconds to wait for the rollout (like `kubectl rollout status
+    /// --timeout`). Env `KEPTN_NATIVE_KUBE_ROLLOUT_TIMEOUT`. Default 300.
+    #[arg(long = "kube-rollout-timeout", env = "KEPTN_NATIVE_KUBE_ROLLOUT_TIMEOUT")]
+    pub kube_rollout_timeout_secs: Option<u64>,
 }
 
 pub const DEFAULT_PROCESS_COMMAND: &str = "{exe} sample-service --port {port} --version {tag}";
@@ -171,6 +185,14 @@ impl DeployConfig {
     pub fn helm_timeout(&self) -> Duration {
         Duration::from_secs(self.helm_timeout_secs.unwrap_or(300))
     }
+    pub fn kube_manifest(&self) -> &str {
+        self.kube_manifest
+            .as_deref()
+            .unwrap_or("kubernetes/{service}.yaml")
+    }
+    pub fn kube_rollout_timeout(&self) -> Duration {
+        Duration::from_secs(self.kube_rollout_timeout_secs.unwrap_or(300))
+    }
 
     /// Every problem in the configuration.
     pub fn validate(&self) -> Vec<String> {
@@ -198,6 +220,7 @@ impl DeployConfig {
             ("process-command", cmd),
             ("helm-release", self.helm_release()),
             ("deploy-namespace", self.namespace()),
+            ("kube-manifest", self.kube_manifest()),
         ] {
             if let Err(e) = check_template(t) {
                 problems.push(format!("{what}: {e}"));
@@ -205,6 +228,9 @@ impl DeployConfig {
         }
         if self.process_ready_timeout_secs == Some(0) {
             problems.push("process-ready-timeout: must be > 0".into());
+        }
+        if self.kube_rollout_timeout_secs == Some(0) {
+            problems.push("kube-rollout-timeout: must be > 0".into());
         }
         if self.helm_timeout_secs == Some(0) {
             problems.push("helm-timeout: must be > 0".into());

@@ -4,6 +4,7 @@
 mod harness;
 
 mod deploy_helm;
+mod deploy_kube;
 mod deploy_process;
 mod runner;
 mod sample_service;
