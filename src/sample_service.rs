@@ -57,7 +57,11 @@ impl Metrics {
             "Duration of HTTP requests",
             duration.clone(),
         );
-        registry.register("http_requests", "HTTP requests by outcome", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by outcome",
+            requests.clone(),
+        );
         registry.register(
             "go_goroutines",
             "Live tasks of this process (podtato-head reports goroutines)",
@@ -144,7 +148,9 @@ async fn version(State(s): State<Arc<AppState>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<Arc<AppState>>) -> Response {
-    let alive = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    let alive = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
     s.metrics
         .goroutines
         .set(i64::try_from(alive).unwrap_or(i64::MAX));
@@ -211,7 +217,10 @@ mod tests {
             delay: None,
         };
         assert_eq!(c("v0.1.2").delay(), SLOW_BUILD_DELAY);
-        assert!(SLOW_BUILD_DELAY > Duration::from_millis(200), "must fail the SLO's <=0.2s");
+        assert!(
+            SLOW_BUILD_DELAY > Duration::from_millis(200),
+            "must fail the SLO's <=0.2s"
+        );
         assert_eq!(c("v0.1.1").delay(), Duration::ZERO);
     }
 }

@@ -70,7 +70,10 @@ pub fn run(args: RunArgs) -> ExitCode {
             ExitCode::from(2)
         }
         Ok((delivery, overall)) => {
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("keptn-native run: {e}");
@@ -78,8 +81,20 @@ pub fn run(args: RunArgs) -> ExitCode {
                 }
             };
             let mut sink = Timeline::new(std::io::stdout(), &args.nats_url);
-            println!("delivering {} to {}/{} (keptn context {})", args.image, args.project, args.service, delivery.keptn_context());
-            let report = rt.block_on(run_on_nats(&args.nats_url, delivery, &args.image, &mut sink, overall));
+            println!(
+                "delivering {} to {}/{} (keptn context {})",
+                args.image,
+                args.project,
+                args.service,
+                delivery.keptn_context()
+            );
+            let report = rt.block_on(run_on_nats(
+                &args.nats_url,
+                delivery,
+                &args.image,
+                &mut sink,
+                overall,
+            ));
             match report {
                 Err(e) => {
                     eprintln!("keptn-native run: {e}");
@@ -96,9 +111,17 @@ pub fn run(args: RunArgs) -> ExitCode {
                     println!(
                         "{}: last sequence {}",
                         if report.passed { "PASSED" } else { "FAILED" },
-                        last.map(|s| format!("{}.{} {}/{}", s.stage, s.sequence, s.result, s.status)).unwrap_or_default()
+                        last.map(|s| format!(
+                            "{}.{} {}/{}",
+                            s.stage, s.sequence, s.result, s.status
+                        ))
+                        .unwrap_or_default()
                     );
-                    if report.passed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+                    if report.passed {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
                 }
             }
         }
@@ -110,7 +133,10 @@ fn prepare(args: &RunArgs) -> Result<(Delivery, Duration), Vec<String>> {
     let mut problems = Vec::new();
     let shipyard = match std::fs::read_to_string(&args.shipyard) {
         Err(e) => {
-            problems.push(format!("cannot read shipyard {}: {e}", args.shipyard.display()));
+            problems.push(format!(
+                "cannot read shipyard {}: {e}",
+                args.shipyard.display()
+            ));
             None
         }
         Ok(text) => match Shipyard::parse(&text) {
@@ -122,7 +148,10 @@ fn prepare(args: &RunArgs) -> Result<(Delivery, Duration), Vec<String>> {
         },
     };
     if !args.resources.is_dir() {
-        problems.push(format!("resources directory {} does not exist", args.resources.display()));
+        problems.push(format!(
+            "resources directory {} does not exist",
+            args.resources.display()
+        ));
     }
     for (what, v) in [("project", &args.project), ("service", &args.service)] {
         if let Err(e) = crate::deploy::validate_name(what, v) {
@@ -132,7 +161,9 @@ fn prepare(args: &RunArgs) -> Result<(Delivery, Duration), Vec<String>> {
     if let Err(e) = crate::deploy::validate_image(&args.image) {
         problems.push(e.to_string());
     }
-    let labels = parse_labels(&args.labels).map_err(|e| problems.push(e)).unwrap_or_default();
+    let labels = parse_labels(&args.labels)
+        .map_err(|e| problems.push(e))
+        .unwrap_or_default();
     let task_timeout = parse_go_duration(&args.task_timeout)
         .map_err(|e| problems.push(format!("--task-timeout: {e}")))
         .unwrap_or_default();
@@ -155,7 +186,10 @@ fn prepare(args: &RunArgs) -> Result<(Delivery, Duration), Vec<String>> {
                 sequence: args.sequence.clone(),
                 task_timeout,
             };
-            Ok((Delivery::new(shipyard, spec, uuid::Uuid::new_v4().to_string()), overall))
+            Ok((
+                Delivery::new(shipyard, spec, uuid::Uuid::new_v4().to_string()),
+                overall,
+            ))
         }
         _ => Err(problems),
     }

@@ -40,7 +40,10 @@ pub fn run(args: SampleServiceArgs) -> ExitCode {
         let listener = match tokio::net::TcpListener::bind((args.bind, args.port)).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("sample-service: cannot listen on {}:{}: {e}", args.bind, args.port);
+                eprintln!(
+                    "sample-service: cannot listen on {}:{}: {e}",
+                    args.bind, args.port
+                );
                 return ExitCode::FAILURE;
             }
         };

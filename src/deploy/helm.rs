@@ -44,7 +44,13 @@ impl HelmBackend {
     }
 
     /// The arguments of `helm upgrade --install` (pure, for tests and logs).
-    pub fn upgrade_args(&self, release: &str, chart: &str, namespace: &str, image: &str) -> Vec<String> {
+    pub fn upgrade_args(
+        &self,
+        release: &str,
+        chart: &str,
+        namespace: &str,
+        image: &str,
+    ) -> Vec<String> {
         [
             "upgrade",
             "--install",
@@ -64,7 +70,12 @@ impl HelmBackend {
         .collect()
     }
 
-    async fn helm(&self, args: &[String], cancel: &CancellationToken, limit: Duration) -> Result<String, DeployError> {
+    async fn helm(
+        &self,
+        args: &[String],
+        cancel: &CancellationToken,
+        limit: Duration,
+    ) -> Result<String, DeployError> {
         let child = Command::new(&self.bin)
             .args(args)
             .stdin(Stdio::null())
@@ -99,7 +110,11 @@ impl DeployBackend for HelmBackend {
         "helm"
     }
 
-    async fn deploy(&self, req: &DeployRequest, cancel: &CancellationToken) -> Result<DeployResult, DeployError> {
+    async fn deploy(
+        &self,
+        req: &DeployRequest,
+        cancel: &CancellationToken,
+    ) -> Result<DeployResult, DeployError> {
         validate_image(&req.image)?;
         validate_name("project", &req.project)?;
         validate_name("stage", &req.stage)?;
@@ -129,10 +144,16 @@ impl DeployBackend for HelmBackend {
             .await
             .map_err(|e| DeployError::Failed(format!("could not write chart: {e}")))?;
 
-        let args = self.upgrade_args(&release, &chart_path.display().to_string(), &namespace, &req.image);
+        let args = self.upgrade_args(
+            &release,
+            &chart_path.display().to_string(),
+            &namespace,
+            &req.image,
+        );
         tracing::info!(%release, %namespace, image = %req.image, "helm upgrade --install");
         // helm enforces --timeout itself; ours is a backstop for a helm that hangs.
-        self.helm(&args, cancel, self.timeout + Duration::from_secs(30)).await?;
+        self.helm(&args, cancel, self.timeout + Duration::from_secs(30))
+            .await?;
 
         let get = vec![
             "get".to_string(),
@@ -144,9 +165,14 @@ impl DeployBackend for HelmBackend {
         let text = self.helm(&get, cancel, Duration::from_secs(60)).await?;
         let docs = manifest::documents(&text).map_err(DeployError::Failed)?;
         let services = manifest::services(&docs);
-        let uris_local: Vec<String> = manifest::local_uri(&services, &namespace).into_iter().collect();
+        let uris_local: Vec<String> = manifest::local_uri(&services, &namespace)
+            .into_iter()
+            .collect();
         let message = match uris_local.first() {
-            Some(u) => format!("Successfully deployed {} as release {release} in {namespace}: {u}", req.image),
+            Some(u) => format!(
+                "Successfully deployed {} as release {release} in {namespace}: {u}",
+                req.image
+            ),
             None => format!(
                 "Successfully deployed {} as release {release} in {namespace} (the release has no Service, so no URI)",
                 req.image

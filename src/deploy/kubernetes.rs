@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -56,10 +58,16 @@ impl KubernetesBackend {
         self
     }
 
-    async fn apply_manifests(&self, namespace: &str, text: &str) -> Result<Option<String>, DeployError> {
+    async fn apply_manifests(
+        &self,
+        namespace: &str,
+        text: &str,
+    ) -> Result<Option<String>, DeployError> {
         let docs = manifest::documents(text).map_err(DeployError::Failed)?;
         if docs.is_empty() {
-            return Err(DeployError::Failed("the manifest resource has no objects".into()));
+            return Err(DeployError::Failed(
+                "the manifest resource has no objects".into(),
+            ));
         }
         let ns_api: Api<Namespace> = Api::all(self.client.clone());
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
@@ -73,9 +81,15 @@ impl KubernetesBackend {
             let name = doc
                 .pointer("/metadata/name")
                 .and_then(Value::as_str)
-                .ok_or_else(|| DeployError::Failed(format!("a {} in the manifest has no metadata.name", ar.kind)))?
+                .ok_or_else(|| {
+                    DeployError::Failed(format!(
+                        "a {} in the manifest has no metadata.name",
+                        ar.kind
+                    ))
+                })?
                 .to_string();
-            if namespaced && let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
+            if namespaced && let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut)
+            {
                 meta.insert("namespace".into(), namespace.into());
             }
             let obj: DynamicObject = serde_json::from_value(doc)
@@ -110,13 +124,20 @@ impl KubernetesBackend {
             .spec
             .as_ref()
             .and_then(|s| s.template.spec.as_ref())
-            .map(|p| p.containers.iter().map(|c| c.name.clone()).collect::<Vec<_>>())
+            .map(|p| {
+                p.containers
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default();
         let container = containers
             .iter()
             .find(|c| *c == name)
             .or_else(|| containers.first())
-            .ok_or_else(|| DeployError::Failed(format!("Deployment {namespace}/{name} has no containers")))?;
+            .ok_or_else(|| {
+                DeployError::Failed(format!("Deployment {namespace}/{name} has no containers"))
+            })?;
         let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}});
         api.patch(name, &PatchParams::default(), &Patch::Strategic(&patch))
             .await
@@ -141,7 +162,11 @@ impl KubernetesBackend {
                 .map_err(|e| api_error(&format!("get Deployment {namespace}/{name}"), e))?;
             let waiting = match rollout_state(&d) {
                 RolloutState::Done => return Ok(()),
-                RolloutState::Failed(why) => return Err(DeployError::Failed(format!("Deployment {namespace}/{name}: {why}"))),
+                RolloutState::Failed(why) => {
+                    return Err(DeployError::Failed(format!(
+                        "Deployment {namespace}/{name}: {why}"
+                    )));
+                }
                 RolloutState::Waiting(why) => why,
             };
             if let Some(selector) = selector_of(&d) {
@@ -150,11 +175,16 @@ impl KubernetesBackend {
                     .await
                     .map_err(|e| api_error(&format!("list pods of {namespace}/{name}"), e))?;
                 if let Some(why) = pod_failure(&list.items, image) {
-                    return Err(DeployError::Failed(format!("Deployment {namespace}/{name}: {why}")));
+                    return Err(DeployError::Failed(format!(
+                        "Deployment {namespace}/{name}: {why}"
+                    )));
                 }
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(DeployError::Timeout(self.timeout, format!("Deployment {namespace}/{name}: {waiting}")));
+                return Err(DeployError::Timeout(
+                    self.timeout,
+                    format!("Deployment {namespace}/{name}: {waiting}"),
+                ));
             }
             tokio::select! {
                 _ = cancel.cancelled() => return Err(DeployError::Cancelled),
@@ -163,7 +193,11 @@ impl KubernetesBackend {
         }
     }
 
-    async fn local_uri(&self, namespace: &str, service: &str) -> Result<Option<String>, DeployError> {
+    async fn local_uri(
+        &self,
+        namespace: &str,
+        service: &str,
+    ) -> Result<Option<String>, DeployError> {
         let api: Api<Service> = Api::namespaced(self.client.clone(), namespace);
         let Some(svc) = api
             .get_opt(service)
@@ -173,7 +207,10 @@ impl KubernetesBackend {
             return Ok(None);
         };
         let value = serde_json::to_value(&svc).unwrap_or_default();
-        Ok(manifest::local_uri(&manifest::services(&[value]), namespace))
+        Ok(manifest::local_uri(
+            &manifest::services(&[value]),
+            namespace,
+        ))
     }
 }
 
@@ -183,7 +220,11 @@ impl DeployBackend for KubernetesBackend {
         "kubernetes"
     }
 
-    async fn deploy(&self, req: &DeployRequest, cancel: &CancellationToken) -> Result<DeployResult, DeployError> {
+    async fn deploy(
+        &self,
+        req: &DeployRequest,
+        cancel: &CancellationToken,
+    ) -> Result<DeployResult, DeployError> {
         validate_image(&req.image)?;
         validate_name("project", &req.project)?;
         validate_name("stage", &req.stage)?;
@@ -205,7 +246,9 @@ impl DeployBackend for KubernetesBackend {
                         .map_err(|_| DeployError::Failed(format!("{uri} is not UTF-8")))?
                         .replace("${IMAGE}", &req.image);
                     tracing::info!(%namespace, resource = %uri, image = %req.image, "server-side apply");
-                    self.apply_manifests(&namespace, &text).await?.unwrap_or_else(|| req.service.clone())
+                    self.apply_manifests(&namespace, &text)
+                        .await?
+                        .unwrap_or_else(|| req.service.clone())
                 }
                 None => {
                     tracing::info!(%namespace, deployment = %req.service, image = %req.image, "updating image");
@@ -213,18 +256,26 @@ impl DeployBackend for KubernetesBackend {
                     req.service.clone()
                 }
             };
-            self.wait_rollout(&namespace, &deployment, &req.image, cancel).await?;
+            self.wait_rollout(&namespace, &deployment, &req.image, cancel)
+                .await?;
             Ok::<_, DeployError>(deployment)
         };
         let deployment = tokio::select! {
             _ = cancel.cancelled() => return Err(DeployError::Cancelled),
             r = work => r?,
         };
-        let uris_local: Vec<String> = self.local_uri(&namespace, &req.service).await?.into_iter().collect();
+        let uris_local: Vec<String> = self
+            .local_uri(&namespace, &req.service)
+            .await?
+            .into_iter()
+            .collect();
         Ok(DeployResult {
             strategy: req.strategy.clone(),
             uris_public: Vec::new(),
-            message: format!("Successfully deployed {} as Deployment {namespace}/{deployment}", req.image),
+            message: format!(
+                "Successfully deployed {} as Deployment {namespace}/{deployment}",
+                req.image
+            ),
             uris_local,
             names: vec![req.strategy.clone()],
         })
@@ -251,12 +302,25 @@ const KINDS: &[(&str, &str, &str, bool)] = &[
     ("v1", "Secret", "secrets", true),
     ("v1", "ServiceAccount", "serviceaccounts", true),
     ("networking.k8s.io/v1", "Ingress", "ingresses", true),
-    ("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true),
-    ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", true),
+    (
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        true,
+    ),
+    (
+        "policy/v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        true,
+    ),
 ];
 
 fn api_resource(doc: &Value) -> Result<(ApiResource, bool), DeployError> {
-    let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let api_version = doc
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
     let (_, _, plural, namespaced) = KINDS
         .iter()
@@ -264,7 +328,11 @@ fn api_resource(doc: &Value) -> Result<(ApiResource, bool), DeployError> {
         .ok_or_else(|| {
             DeployError::Failed(format!(
                 "unsupported object {api_version}/{kind} in the manifests (supported: {})",
-                KINDS.iter().map(|(v, k, _, _)| format!("{v}/{k}")).collect::<Vec<_>>().join(", ")
+                KINDS
+                    .iter()
+                    .map(|(v, k, _, _)| format!("{v}/{k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })?;
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
@@ -277,7 +345,13 @@ fn selector_of(d: &Deployment) -> Option<String> {
     if labels.is_empty() {
         return None;
     }
-    Some(labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+    Some(
+        labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
 }
 
 /// Where a rollout stands.
@@ -298,17 +372,19 @@ pub fn rollout_state(d: &Deployment) -> RolloutState {
         return RolloutState::Waiting("no status yet".into());
     };
     if status.observed_generation.unwrap_or(0) < generation {
-        return RolloutState::Waiting("waiting for the deployment spec update to be observed".into());
+        return RolloutState::Waiting(
+            "waiting for the deployment spec update to be observed".into(),
+        );
     }
-    if let Some(c) = status
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
-    {
+    if let Some(c) = status.conditions.iter().flatten().find(|c| {
+        c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    }) {
         return RolloutState::Failed(format!(
             "exceeded its progress deadline (ProgressDeadlineExceeded){}",
-            c.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
+            c.message
+                .as_ref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
         ));
     }
     let wanted = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
@@ -316,13 +392,20 @@ pub fn rollout_state(d: &Deployment) -> RolloutState {
     let total = status.replicas.unwrap_or(0);
     let available = status.available_replicas.unwrap_or(0);
     if updated < wanted {
-        return RolloutState::Waiting(format!("{updated} out of {wanted} new replicas have been updated"));
+        return RolloutState::Waiting(format!(
+            "{updated} out of {wanted} new replicas have been updated"
+        ));
     }
     if total > updated {
-        return RolloutState::Waiting(format!("{} old replicas are pending termination", total - updated));
+        return RolloutState::Waiting(format!(
+            "{} old replicas are pending termination",
+            total - updated
+        ));
     }
     if available < updated {
-        return RolloutState::Waiting(format!("{available} of {updated} updated replicas are available"));
+        return RolloutState::Waiting(format!(
+            "{available} of {updated} updated replicas are available"
+        ));
     }
     RolloutState::Done
 }
@@ -342,23 +425,35 @@ const FATAL_WAITING: &[&str] = &[
 pub fn pod_failure(pods: &[Pod], image: &str) -> Option<String> {
     for pod in pods {
         let name = pod.metadata.name.as_deref().unwrap_or("?");
-        let runs_image = pod
-            .spec
-            .as_ref()
-            .is_some_and(|s| s.containers.iter().any(|c| c.image.as_deref() == Some(image)));
+        let runs_image = pod.spec.as_ref().is_some_and(|s| {
+            s.containers
+                .iter()
+                .any(|c| c.image.as_deref() == Some(image))
+        });
         if !runs_image {
             continue;
         }
-        let Some(status) = pod.status.as_ref() else { continue };
-        let all = status.init_container_statuses.iter().flatten().chain(status.container_statuses.iter().flatten());
+        let Some(status) = pod.status.as_ref() else {
+            continue;
+        };
+        let all = status
+            .init_container_statuses
+            .iter()
+            .flatten()
+            .chain(status.container_statuses.iter().flatten());
         for cs in all {
-            let Some(w) = cs.state.as_ref().and_then(|s| s.waiting.as_ref()) else { continue };
+            let Some(w) = cs.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
+                continue;
+            };
             let reason = w.reason.as_deref().unwrap_or_default();
             if FATAL_WAITING.contains(&reason) {
                 return Some(format!(
                     "pod {name} container {}: {reason}{}",
                     cs.name,
-                    w.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
+                    w.message
+                        .as_ref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
                 ));
             }
         }
@@ -376,16 +471,37 @@ mod tests {
 
     #[test]
     fn rollout_status_like_kubectl() {
-        let base = |status: Value| dep(json!({"metadata": {"name": "d", "generation": 2}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "d"}}, "template": {}}, "status": status}));
+        let base = |status: Value| {
+            dep(
+                json!({"metadata": {"name": "d", "generation": 2}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "d"}}, "template": {}}, "status": status}),
+            )
+        };
         // The previous rollout's completion does not count: generation not yet observed.
-        assert!(matches!(rollout_state(&base(json!({"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}))), RolloutState::Waiting(m) if m.contains("observed")));
-        assert!(matches!(rollout_state(&base(json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 2}))), RolloutState::Waiting(m) if m.contains("1 out of 2")));
-        assert!(matches!(rollout_state(&base(json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 2}))), RolloutState::Waiting(m) if m.contains("pending termination")));
-        assert!(matches!(rollout_state(&base(json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 1}))), RolloutState::Waiting(m) if m.contains("available")));
-        assert_eq!(rollout_state(&base(json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}))), RolloutState::Done);
-        let stuck = base(json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 1, "conditions": [
-            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet \"d-1\" has timed out progressing."}]}));
-        assert!(matches!(rollout_state(&stuck), RolloutState::Failed(m) if m.contains("ProgressDeadlineExceeded") && m.contains("timed out")));
+        assert!(
+            matches!(rollout_state(&base(json!({"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}))), RolloutState::Waiting(m) if m.contains("observed"))
+        );
+        assert!(
+            matches!(rollout_state(&base(json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 2}))), RolloutState::Waiting(m) if m.contains("1 out of 2"))
+        );
+        assert!(
+            matches!(rollout_state(&base(json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 2}))), RolloutState::Waiting(m) if m.contains("pending termination"))
+        );
+        assert!(
+            matches!(rollout_state(&base(json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 1}))), RolloutState::Waiting(m) if m.contains("available"))
+        );
+        assert_eq!(
+            rollout_state(&base(
+                json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2})
+            )),
+            RolloutState::Done
+        );
+        let stuck = base(
+            json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 1, "conditions": [
+            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet \"d-1\" has timed out progressing."}]}),
+        );
+        assert!(
+            matches!(rollout_state(&stuck), RolloutState::Failed(m) if m.contains("ProgressDeadlineExceeded") && m.contains("timed out"))
+        );
     }
 
     #[test]
@@ -396,18 +512,39 @@ mod tests {
                     "state": {"waiting": {"reason": reason, "message": "back-off pulling image"}}}]}}))
             .expect("pod")
         };
-        assert!(pod_failure(&[pod("img:v2", "ImagePullBackOff")], "img:v2").is_some_and(|m| m.contains("ImagePullBackOff") && m.contains("back-off")));
-        assert!(pod_failure(&[pod("img:v2", "CrashLoopBackOff")], "img:v2").is_some_and(|m| m.contains("CrashLoopBackOff")));
-        assert!(pod_failure(&[pod("img:v1", "CrashLoopBackOff")], "img:v2").is_none(), "old version's pods are ignored");
+        assert!(
+            pod_failure(&[pod("img:v2", "ImagePullBackOff")], "img:v2")
+                .is_some_and(|m| m.contains("ImagePullBackOff") && m.contains("back-off"))
+        );
+        assert!(
+            pod_failure(&[pod("img:v2", "CrashLoopBackOff")], "img:v2")
+                .is_some_and(|m| m.contains("CrashLoopBackOff"))
+        );
+        assert!(
+            pod_failure(&[pod("img:v1", "CrashLoopBackOff")], "img:v2").is_none(),
+            "old version's pods are ignored"
+        );
         assert!(pod_failure(&[pod("img:v2", "ContainerCreating")], "img:v2").is_none());
     }
 
     #[test]
     fn only_known_kinds_are_applied() {
-        let (ar, ns) = api_resource(&json!({"apiVersion": "apps/v1", "kind": "Deployment"})).expect("known");
-        assert_eq!((ar.plural.as_str(), ar.group.as_str(), ns), ("deployments", "apps", true));
+        let (ar, ns) =
+            api_resource(&json!({"apiVersion": "apps/v1", "kind": "Deployment"})).expect("known");
+        assert_eq!(
+            (ar.plural.as_str(), ar.group.as_str(), ns),
+            ("deployments", "apps", true)
+        );
         let (ar, _) = api_resource(&json!({"apiVersion": "v1", "kind": "Service"})).expect("known");
-        assert_eq!((ar.plural.as_str(), ar.group.as_str(), ar.version.as_str()), ("services", "", "v1"));
-        assert!(api_resource(&json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding"})).is_err());
+        assert_eq!(
+            (ar.plural.as_str(), ar.group.as_str(), ar.version.as_str()),
+            ("services", "", "v1")
+        );
+        assert!(
+            api_resource(
+                &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding"})
+            )
+            .is_err()
+        );
     }
 }

@@ -154,7 +154,10 @@ pub struct DeployConfig {
 
     /// Kubernetes backend: seconds to wait for the rollout (like `kubectl rollout status
     /// --timeout`). Env `KEPTN_NATIVE_KUBE_ROLLOUT_TIMEOUT`. Default 300.
-    #[arg(long = "kube-rollout-timeout", env = "KEPTN_NATIVE_KUBE_ROLLOUT_TIMEOUT")]
+    #[arg(
+        long = "kube-rollout-timeout",
+        env = "KEPTN_NATIVE_KUBE_ROLLOUT_TIMEOUT"
+    )]
     pub kube_rollout_timeout_secs: Option<u64>,
 }
 
@@ -279,7 +282,8 @@ impl BackendRule {
         })
     }
     fn matches(&self, project: &str, stage: &str) -> bool {
-        (self.project == "*" || self.project == project) && (self.stage == "*" || self.stage == stage)
+        (self.project == "*" || self.project == project)
+            && (self.stage == "*" || self.stage == stage)
     }
 }
 
@@ -343,7 +347,9 @@ pub fn validate_image(image: &str) -> Result<(), DeployError> {
         return Err(DeployError::Invalid("image is empty".into()));
     }
     if image.len() > 512 {
-        return Err(DeployError::Invalid("image reference longer than 512".into()));
+        return Err(DeployError::Invalid(
+            "image reference longer than 512".into(),
+        ));
     }
     if image.starts_with('-') {
         return Err(DeployError::Invalid(format!(
@@ -400,7 +406,11 @@ impl Backends {
     }
 
     /// The backend configured for this project/stage.
-    pub fn select(&self, project: &str, stage: &str) -> Result<Arc<dyn DeployBackend>, DeployError> {
+    pub fn select(
+        &self,
+        project: &str,
+        stage: &str,
+    ) -> Result<Arc<dyn DeployBackend>, DeployError> {
         let name = self.config.backend_for(project, stage);
         self.by_name.get(name.as_str()).cloned().ok_or_else(|| {
             let mut have: Vec<&str> = self.by_name.keys().copied().collect();
@@ -419,7 +429,10 @@ mod tests {
 
     #[test]
     fn tags_of_image_references() {
-        assert_eq!(image_tag("ghcr.io/podtato-head/podtatoserver:v0.1.2"), "v0.1.2");
+        assert_eq!(
+            image_tag("ghcr.io/podtato-head/podtatoserver:v0.1.2"),
+            "v0.1.2"
+        );
         assert_eq!(image_tag("localhost:5000/app"), "latest");
         assert_eq!(image_tag("app@sha256:abc"), "sha256:abc");
         assert_eq!(image_tag("app"), "latest");
@@ -428,7 +441,15 @@ mod tests {
     #[test]
     fn images_with_shell_or_yaml_characters_are_rejected() {
         assert!(validate_image("ghcr.io/podtato-head/podtatoserver:v0.1.1").is_ok());
-        for bad in ["", "a b", "x;rm -rf /", "--set=foo", "img\n", "a$(b)", "a{b}"] {
+        for bad in [
+            "",
+            "a b",
+            "x;rm -rf /",
+            "--set=foo",
+            "img\n",
+            "a$(b)",
+            "a{b}",
+        ] {
             assert!(validate_image(bad).is_err(), "{bad:?}");
         }
     }
@@ -474,7 +495,10 @@ mod tests {
             git_commit_id: None,
         };
         let vars = request_vars(&req);
-        assert_eq!(render("{project}-{stage}/{service}:{tag}", &vars), "fulltour-qa/helloservice:v1");
+        assert_eq!(
+            render("{project}-{stage}/{service}:{tag}", &vars),
+            "fulltour-qa/helloservice:v1"
+        );
     }
 
     #[test]

@@ -100,7 +100,10 @@ impl ProcessBackend {
         let url = format!("http://127.0.0.1:{port}/");
         let deadline = tokio::time::Instant::now() + self.ready_timeout;
         loop {
-            if let Some(status) = child.try_wait().map_err(|e| DeployError::Failed(e.to_string()))? {
+            if let Some(status) = child
+                .try_wait()
+                .map_err(|e| DeployError::Failed(e.to_string()))?
+            {
                 return Err(DeployError::Failed(format!(
                     "process exited with {status} before answering on {url}"
                 )));
@@ -236,7 +239,10 @@ pub fn sd_target(req: &DeployRequest, port: u16) -> serde_json::Value {
 /// Writes `<dir>/<job>.json` atomically (Prometheus may read it at any moment).
 async fn write_sd_target(dir: &Path, req: &DeployRequest, port: u16) -> Result<(), DeployError> {
     let io = |e: std::io::Error| {
-        DeployError::Failed(format!("could not write file_sd target in {}: {e}", dir.display()))
+        DeployError::Failed(format!(
+            "could not write file_sd target in {}: {e}",
+            dir.display()
+        ))
     };
     tokio::fs::create_dir_all(dir).await.map_err(io)?;
     let name = job_label(req);
@@ -275,7 +281,14 @@ mod tests {
         r.image = "img:has space".into(); // never valid, but splitting must not depend on it
         assert_eq!(
             b.argv(&r, 4242),
-            vec!["/bin/x", "run", "--image", "img:has space", "--port=4242", "has space"]
+            vec![
+                "/bin/x",
+                "run",
+                "--image",
+                "img:has space",
+                "--port=4242",
+                "has space"
+            ]
         );
     }
 

@@ -33,7 +33,9 @@ pub fn request_of(event: &TriggeredEvent) -> Result<DeployRequest, String> {
     let image = data
         .image()
         .filter(|i| !i.is_empty())
-        .ok_or("no image to deploy: data.configurationChange.values.image is missing or not a string")?
+        .ok_or(
+            "no image to deploy: data.configurationChange.values.image is missing or not a string",
+        )?
         .to_string();
     let from_props = event
         .data
@@ -140,7 +142,11 @@ mod tests {
         fn name(&self) -> &'static str {
             "process"
         }
-        async fn deploy(&self, req: &DeployRequest, _c: &CancellationToken) -> Result<DeployResult, DeployError> {
+        async fn deploy(
+            &self,
+            req: &DeployRequest,
+            _c: &CancellationToken,
+        ) -> Result<DeployResult, DeployError> {
             self.0.lock().expect("lock").push(req.clone());
             if req.image.ends_with(":bad") {
                 return Err(DeployError::Failed("boom".into()));
@@ -166,7 +172,10 @@ mod tests {
 
     async fn run(handler: &DeploymentHandler, ev: TriggeredEvent) -> Finished {
         let out = handler
-            .handle(TaskRequest { event: ev, cancel: CancellationToken::new() })
+            .handle(TaskRequest {
+                event: ev,
+                cancel: CancellationToken::new(),
+            })
             .await
             .expect("handle");
         match out {
@@ -181,11 +190,17 @@ mod tests {
         let h = DeploymentHandler::new(Backends::new(DeployConfig::default()).with(rec.clone()));
         let f = run(&h, event("je-deployment", data(Some("img:v1")))).await;
         assert_eq!(f.result, ResultType::Pass);
-        assert_eq!(f.extra["deployment"]["deploymentURIsLocal"][0], "http://127.0.0.1:1");
+        assert_eq!(
+            f.extra["deployment"]["deploymentURIsLocal"][0],
+            "http://127.0.0.1:1"
+        );
         assert_eq!(f.extra["deployment"]["deploymentNames"][0], "direct");
         let seen = rec.0.lock().expect("lock").clone();
         assert_eq!(seen[0].image, "img:v1");
-        assert_eq!(seen[0].strategy, "user_managed", "strategy from shipyard properties");
+        assert_eq!(
+            seen[0].strategy, "user_managed",
+            "strategy from shipyard properties"
+        );
         assert_eq!(seen[0].git_commit_id.as_deref(), Some("abc"));
     }
 
@@ -194,17 +209,35 @@ mod tests {
         let rec = Arc::new(Recorder::default());
         let h = DeploymentHandler::new(Backends::new(DeployConfig::default()).with(rec.clone()));
         let f = run(&h, event("deployment", data(None))).await;
-        assert_eq!((f.status, f.result), (StatusType::Errored, ResultType::Fail));
-        assert!(f.message.contains("configurationChange.values.image"), "{}", f.message);
+        assert_eq!(
+            (f.status, f.result),
+            (StatusType::Errored, ResultType::Fail)
+        );
+        assert!(
+            f.message.contains("configurationChange.values.image"),
+            "{}",
+            f.message
+        );
 
         let f = run(&h, event("deployment", data(Some("img:bad")))).await;
         assert_eq!(f.status, StatusType::Errored);
-        assert!(f.message.contains("boom") && f.message.contains("img:bad"), "{}", f.message);
+        assert!(
+            f.message.contains("boom") && f.message.contains("img:bad"),
+            "{}",
+            f.message
+        );
 
-        let cfg = DeployConfig { backend: Some("helm".into()), ..Default::default() };
+        let cfg = DeployConfig {
+            backend: Some("helm".into()),
+            ..Default::default()
+        };
         let h = DeploymentHandler::new(Backends::new(cfg).with(rec));
         let f = run(&h, event("deployment", data(Some("img:v1")))).await;
         assert_eq!(f.status, StatusType::Errored);
-        assert!(f.message.contains("\"helm\"") && f.message.contains("not available"), "{}", f.message);
+        assert!(
+            f.message.contains("\"helm\"") && f.message.contains("not available"),
+            "{}",
+            f.message
+        );
     }
 }

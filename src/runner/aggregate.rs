@@ -61,13 +61,19 @@ mod tests {
     fn ev(started: usize, finished: &[(&str, &str)]) -> TaskEvents {
         TaskEvents {
             started,
-            finished: finished.iter().map(|(r, s)| json!({"result": r, "status": s})).collect(),
+            finished: finished
+                .iter()
+                .map(|(r, s)| json!({"result": r, "status": s}))
+                .collect(),
         }
     }
 
     #[test]
     fn completion_counts_started_and_finished() {
-        assert!(!ev(0, &[("pass", "succeeded")]).is_complete(), "finished without started");
+        assert!(
+            !ev(0, &[("pass", "succeeded")]).is_complete(),
+            "finished without started"
+        );
         assert!(!ev(2, &[("pass", "succeeded")]).is_complete());
         assert!(ev(2, &[("pass", "succeeded"), ("pass", "succeeded")]).is_complete());
         assert!(!ev(1, &[]).is_complete());
@@ -79,11 +85,28 @@ mod tests {
     fn results_and_statuses_aggregate_like_the_shipyard_controller() {
         let o = |f: &[(&str, &str)]| ev(f.len(), f).outcome();
         let s = |r: &str, st: &str| (r.to_string(), st.to_string());
-        assert_eq!(o(&[("pass", "succeeded"), ("warning", "succeeded")]), s("warning", "succeeded"));
-        assert_eq!(o(&[("pass", "succeeded"), ("", "succeeded")]), s("fail", "succeeded"), "empty result is fail");
-        assert_eq!(o(&[("pass", "succeeded"), ("pass", "errored")]), s("pass", "errored"));
-        assert_eq!(o(&[("pass", "aborted"), ("pass", "succeeded")]), s("pass", "aborted"));
-        assert_eq!(o(&[("pass", "succeeded"), ("pass", "")]), s("fail", "unknown"), "unknown forces fail");
+        assert_eq!(
+            o(&[("pass", "succeeded"), ("warning", "succeeded")]),
+            s("warning", "succeeded")
+        );
+        assert_eq!(
+            o(&[("pass", "succeeded"), ("", "succeeded")]),
+            s("fail", "succeeded"),
+            "empty result is fail"
+        );
+        assert_eq!(
+            o(&[("pass", "succeeded"), ("pass", "errored")]),
+            s("pass", "errored")
+        );
+        assert_eq!(
+            o(&[("pass", "aborted"), ("pass", "succeeded")]),
+            s("pass", "aborted")
+        );
+        assert_eq!(
+            o(&[("pass", "succeeded"), ("pass", "")]),
+            s("fail", "unknown"),
+            "unknown forces fail"
+        );
         assert_eq!(o(&[("failed", "succeeded")]), s("fail", "succeeded"));
         assert!(stops_sequence("fail", "succeeded"));
         assert!(stops_sequence("pass", "errored"));

@@ -42,15 +42,16 @@ pub struct CompletedTask {
 
 /// The data of all `.finished` events of one task, merged in arrival order.
 pub fn merge_finished(finished: &[Value]) -> Value {
-    finished
-        .iter()
-        .cloned()
-        .fold(Value::Null, merge)
+    finished.iter().cloned().fold(Value::Null, merge)
 }
 
 /// `GetNextTriggeredEventData` without the next task's part: the sequence input, the scope,
 /// everything the previous tasks reported, and `result`/`status` of the last one.
-pub fn accumulated(input: &Value, scope: [(&str, &str); 3], previous: &[CompletedTask]) -> Map<String, Value> {
+pub fn accumulated(
+    input: &Value,
+    scope: [(&str, &str); 3],
+    previous: &[CompletedTask],
+) -> Map<String, Value> {
     let mut payload = match input {
         Value::Object(m) => Value::Object(m.clone()),
         _ => Value::Object(Map::new()),
@@ -105,7 +106,10 @@ mod tests {
     #[test]
     fn merge_rules_and_quirks() {
         // Slices: new entries first.
-        assert_eq!(merge(json!(["a"]), json!(["b", "c"])), json!(["b", "c", "a"]));
+        assert_eq!(
+            merge(json!(["a"]), json!(["b", "c"])),
+            json!(["b", "c", "a"])
+        );
         // Numbers and bools: first writer wins.
         assert_eq!(merge(json!(1), json!(2)), json!(1));
         assert_eq!(merge(json!(true), json!(false)), json!(true));
@@ -126,7 +130,12 @@ mod tests {
     }
 
     fn done(name: &str, props: Value, result: &str) -> CompletedTask {
-        CompletedTask { name: name.into(), properties: props, result: result.into(), status: "succeeded".into() }
+        CompletedTask {
+            name: name.into(),
+            properties: props,
+            result: result.into(),
+            status: "succeeded".into(),
+        }
     }
 
     #[test]
@@ -138,12 +147,29 @@ mod tests {
             "message": "from the user"
         });
         let prev = vec![
-            done("deployment", json!({"project": "fulltour", "message": "deployed", "result": "pass",
-                "deployment": {"deploymentURIsLocal": ["http://a:1"], "deploymentstrategy": "direct"}}), "pass"),
-            done("test", json!({"message": "tested", "test": {"start": "T1", "end": "T2"}, "result": "warning"}), "warning"),
+            done(
+                "deployment",
+                json!({"project": "fulltour", "message": "deployed", "result": "pass",
+                "deployment": {"deploymentURIsLocal": ["http://a:1"], "deploymentstrategy": "direct"}}),
+                "pass",
+            ),
+            done(
+                "test",
+                json!({"message": "tested", "test": {"start": "T1", "end": "T2"}, "result": "warning"}),
+                "warning",
+            ),
         ];
-        let d = next_triggered_data(&input, [("project", "fulltour"), ("stage", "qa"), ("service", "helloservice")],
-            &prev, "evaluation", &json!({"timeframe": "2m"}));
+        let d = next_triggered_data(
+            &input,
+            [
+                ("project", "fulltour"),
+                ("stage", "qa"),
+                ("service", "helloservice"),
+            ],
+            &prev,
+            "evaluation",
+            &json!({"timeframe": "2m"}),
+        );
         assert_eq!(d["configurationChange"]["values"]["image"], "img:v0.1.1");
         assert_eq!(d["labels"]["version"], "v0.1.1");
         assert_eq!(d["deployment"]["deploymentURIsLocal"][0], "http://a:1");
@@ -158,17 +184,35 @@ mod tests {
     #[test]
     fn uris_accumulate_newest_first_across_stages_and_absent_properties_are_left_out() {
         let input = json!({"deployment": {"deploymentURIsLocal": ["http://qa:1"]}});
-        let prev = vec![done("deployment", json!({"deployment": {"deploymentURIsLocal": ["http://prod:2"]}}), "pass")];
-        let d = next_triggered_data(&input, [("project", "p"), ("stage", "production"), ("service", "s")],
-            &prev, "test", &Value::Null);
-        assert_eq!(d["deployment"]["deploymentURIsLocal"], json!(["http://prod:2", "http://qa:1"]));
+        let prev = vec![done(
+            "deployment",
+            json!({"deployment": {"deploymentURIsLocal": ["http://prod:2"]}}),
+            "pass",
+        )];
+        let d = next_triggered_data(
+            &input,
+            [("project", "p"), ("stage", "production"), ("service", "s")],
+            &prev,
+            "test",
+            &Value::Null,
+        );
+        assert_eq!(
+            d["deployment"]["deploymentURIsLocal"],
+            json!(["http://prod:2", "http://qa:1"])
+        );
         assert!(!d.contains_key("test"));
-        assert!(!d.contains_key("message"), "no message key, nothing to clear");
+        assert!(
+            !d.contains_key("message"),
+            "no message key, nothing to clear"
+        );
     }
 
     #[test]
     fn finished_events_of_one_task_merge_in_order() {
-        let m = merge_finished(&[json!({"n": 1, "s": "a", "l": ["x"]}), json!({"n": 2, "s": "b", "l": ["y"]})]);
+        let m = merge_finished(&[
+            json!({"n": 1, "s": "a", "l": ["x"]}),
+            json!({"n": 2, "s": "b", "l": ["y"]}),
+        ]);
         assert_eq!(m, json!({"n": 1, "s": "b", "l": ["y", "x"]}));
     }
 }

@@ -62,7 +62,11 @@ pub struct Timeline<W: Write + Send> {
 
 impl<W: Write + Send> Timeline<W> {
     pub fn new(out: W, nats_url: &str) -> Self {
-        Timeline { out, started: std::time::Instant::now(), nats_hint: nats_url.to_string() }
+        Timeline {
+            out,
+            started: std::time::Instant::now(),
+            nats_hint: nats_url.to_string(),
+        }
     }
 }
 
@@ -70,23 +74,51 @@ impl<W: Write + Send> ReportSink for Timeline<W> {
     fn report(&mut self, r: &Report) {
         let t = self.started.elapsed().as_secs_f64();
         let line = match r {
-            Report::SequenceTriggered { stage, sequence } => format!("▶ {stage}.{sequence} triggered"),
+            Report::SequenceTriggered { stage, sequence } => {
+                format!("▶ {stage}.{sequence} triggered")
+            }
             Report::TaskTriggered { stage, task } => format!("  {stage} · {task:<14} triggered"),
             Report::TaskStarted { stage, task } => format!("  {stage} · {task:<14} started"),
-            Report::WaitingForApproval { stage, task, keptn_context, triggered_id } => format!(
+            Report::WaitingForApproval {
+                stage,
+                task,
+                keptn_context,
+                triggered_id,
+            } => format!(
                 "  {stage} · {task:<14} WAITING for a manual approval. Approve or decline with the service's approval API, \
                  or publish sh.keptn.event.approval.finished on {} with shkeptncontext={keptn_context}, \
                  triggeredid={triggered_id}, data.result=pass|fail, data.status=succeeded",
                 self.nats_hint
             ),
-            Report::TaskFinished { stage, task, result, status, message, duration_ms } => format!(
+            Report::TaskFinished {
+                stage,
+                task,
+                result,
+                status,
+                message,
+                duration_ms,
+            } => format!(
                 "  {stage} · {task:<14} finished {result}/{status} in {:.1}s{}",
                 *duration_ms as f64 / 1000.0,
-                if message.is_empty() { String::new() } else { format!(": {message}") }
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                }
             ),
-            Report::SequenceFinished { stage, sequence, result, status, message } => format!(
+            Report::SequenceFinished {
+                stage,
+                sequence,
+                result,
+                status,
+                message,
+            } => format!(
                 "■ {stage}.{sequence} {result}/{status}{}",
-                if message.is_empty() { String::new() } else { format!(": {message}") }
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                }
             ),
         };
         let _ = writeln!(self.out, "[{t:>7.1}s] {line}");
@@ -133,7 +165,9 @@ where
     let first = delivery.start(Instant::now());
     execute(first, bus, sink).await?;
     while !delivery.is_done() {
-        let wake = delivery.next_deadline().map_or(deadline, |d| d.min(deadline));
+        let wake = delivery
+            .next_deadline()
+            .map_or(deadline, |d| d.min(deadline));
         tokio::select! {
             msg = incoming.next() => {
                 let Some(bytes) = msg else { return Err(RunError::StreamEnded) };
@@ -153,12 +187,18 @@ where
     Ok(())
 }
 
-async fn execute(actions: Vec<sequence::Action>, bus: &dyn Bus, sink: &mut dyn ReportSink) -> Result<(), RunError> {
+async fn execute(
+    actions: Vec<sequence::Action>,
+    bus: &dyn Bus,
+    sink: &mut dyn ReportSink,
+) -> Result<(), RunError> {
     for a in actions {
         match a {
             sequence::Action::Publish(ev) => {
                 let subject = ev.ty().to_string();
-                bus.publish(subject, encode(&ev)).await.map_err(|e| RunError::Nats(e.to_string()))?;
+                bus.publish(subject, encode(&ev))
+                    .await
+                    .map_err(|e| RunError::Nats(e.to_string()))?;
             }
             sequence::Action::Report(r) => sink.report(&r),
         }
@@ -178,13 +218,19 @@ pub async fn run_on_nats(
         .connection_timeout(Duration::from_secs(5))
         .connect(url)
         .await
-        .map_err(|e| RunError::Connect { url: url.to_string(), reason: e.to_string() })?;
+        .map_err(|e| RunError::Connect {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
     let sub = client
         .subscribe("sh.keptn.event.>")
         .await
         .map_err(|e| RunError::Nats(e.to_string()))?;
     // The subscription must be registered before the first .triggered goes out.
-    client.flush().await.map_err(|e| RunError::Nats(e.to_string()))?;
+    client
+        .flush()
+        .await
+        .map_err(|e| RunError::Nats(e.to_string()))?;
     let mut incoming = sub.map(|m| m.payload.to_vec());
     let result = drive(&mut delivery, &client, &mut incoming, sink, overall).await;
     let _ = client.flush().await;
@@ -245,10 +291,21 @@ mod tests {
     async fn waits_at_a_manual_approval_without_timing_out_then_continues() {
         let (out_tx, mut out_rx) = mpsc::unbounded::<Vec<u8>>();
         let (in_tx, mut in_rx) = mpsc::unbounded::<Vec<u8>>();
-        let mut delivery = Delivery::new(Shipyard::parse(APPROVAL).expect("shipyard"), spec(Duration::from_secs(600)), "ctx".into());
+        let mut delivery = Delivery::new(
+            Shipyard::parse(APPROVAL).expect("shipyard"),
+            spec(Duration::from_secs(600)),
+            "ctx".into(),
+        );
         let run = tokio::spawn(async move {
             let mut sink = Collect::default();
-            let r = drive(&mut delivery, &ChanBus(out_tx), &mut in_rx, &mut sink, Duration::from_secs(36_000)).await;
+            let r = drive(
+                &mut delivery,
+                &ChanBus(out_tx),
+                &mut in_rx,
+                &mut sink,
+                Duration::from_secs(36_000),
+            )
+            .await;
             (r, delivery, sink)
         });
         // The execution plane: approval gets only a .started; deployment is answered fully.
@@ -257,7 +314,9 @@ mod tests {
             let env = decode(&bytes).expect("decode");
             if env.ty == "sh.keptn.event.approval.triggered" {
                 assert_eq!(env.data["approval"]["pass"], "manual");
-                in_tx.unbounded_send(reply(&env, "started", json!({"status": "succeeded"}))).expect("send");
+                in_tx
+                    .unbounded_send(reply(&env, "started", json!({"status": "succeeded"})))
+                    .expect("send");
                 approval = Some(env);
                 break;
             }
@@ -267,21 +326,40 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(7200)).await;
         assert!(!run.is_finished(), "still waiting for the approval");
         in_tx
-            .unbounded_send(reply(&approval, "finished", json!({"result": "pass", "status": "succeeded"})))
+            .unbounded_send(reply(
+                &approval,
+                "finished",
+                json!({"result": "pass", "status": "succeeded"}),
+            ))
             .expect("approve");
         while let Some(bytes) = out_rx.next().await {
             let env = decode(&bytes).expect("decode");
             if env.ty == "sh.keptn.event.deployment.triggered" {
                 assert_eq!(env.data["result"], "pass");
-                in_tx.unbounded_send(reply(&env, "started", json!({}))).expect("send");
-                in_tx.unbounded_send(reply(&env, "finished", json!({"result": "pass", "status": "succeeded"}))).expect("send");
+                in_tx
+                    .unbounded_send(reply(&env, "started", json!({})))
+                    .expect("send");
+                in_tx
+                    .unbounded_send(reply(
+                        &env,
+                        "finished",
+                        json!({"result": "pass", "status": "succeeded"}),
+                    ))
+                    .expect("send");
                 break;
             }
         }
-        let (r, delivery, sink) = tokio::time::timeout(Duration::from_secs(60), run).await.expect("bounded").expect("join");
+        let (r, delivery, sink) = tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("bounded")
+            .expect("join");
         r.expect("drive");
         assert!(delivery.passed());
-        assert!(sink.0.iter().any(|r| matches!(r, Report::WaitingForApproval { .. })));
+        assert!(
+            sink.0
+                .iter()
+                .any(|r| matches!(r, Report::WaitingForApproval { .. }))
+        );
         let approval_task = &delivery.summary()[0].tasks[0];
         assert!(approval_task.duration_ms >= 7_200_000, "{approval_task:?}");
     }
@@ -290,22 +368,42 @@ mod tests {
     async fn an_unanswered_task_times_out_after_the_configured_wait() {
         let (out_tx, _out_rx) = mpsc::unbounded::<Vec<u8>>();
         let (_in_tx, mut in_rx) = mpsc::unbounded::<Vec<u8>>();
-        let mut delivery = Delivery::new(Shipyard::parse(APPROVAL).expect("shipyard"), spec(Duration::from_secs(600)), "ctx".into());
+        let mut delivery = Delivery::new(
+            Shipyard::parse(APPROVAL).expect("shipyard"),
+            spec(Duration::from_secs(600)),
+            "ctx".into(),
+        );
         let start = Instant::now();
         let mut sink = Collect::default();
-        drive(&mut delivery, &ChanBus(out_tx), &mut in_rx, &mut sink, Duration::from_secs(36_000)).await.expect("drive");
+        drive(
+            &mut delivery,
+            &ChanBus(out_tx),
+            &mut in_rx,
+            &mut sink,
+            Duration::from_secs(36_000),
+        )
+        .await
+        .expect("drive");
         assert_eq!(start.elapsed(), Duration::from_secs(600));
         assert!(!delivery.passed());
         let s = &delivery.summary()[0];
         assert_eq!((s.result.as_str(), s.status.as_str()), ("fail", "errored"));
-        assert!(s.message.contains("sh.keptn.event.approval.triggered"), "{}", s.message);
+        assert!(
+            s.message.contains("sh.keptn.event.approval.triggered"),
+            "{}",
+            s.message
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_overall_bound_ends_a_hung_run() {
         let (out_tx, mut out_rx) = mpsc::unbounded::<Vec<u8>>();
         let (in_tx, mut in_rx) = mpsc::unbounded::<Vec<u8>>();
-        let mut delivery = Delivery::new(Shipyard::parse(APPROVAL).expect("shipyard"), spec(Duration::from_secs(600)), "ctx".into());
+        let mut delivery = Delivery::new(
+            Shipyard::parse(APPROVAL).expect("shipyard"),
+            spec(Duration::from_secs(600)),
+            "ctx".into(),
+        );
         let answer = tokio::spawn(async move {
             while let Some(bytes) = out_rx.next().await {
                 let env = decode(&bytes).expect("decode");
@@ -315,7 +413,14 @@ mod tests {
             }
             in_tx
         });
-        let r = drive(&mut delivery, &ChanBus(out_tx), &mut in_rx, &mut Collect::default(), Duration::from_secs(3600)).await;
+        let r = drive(
+            &mut delivery,
+            &ChanBus(out_tx),
+            &mut in_rx,
+            &mut Collect::default(),
+            Duration::from_secs(3600),
+        )
+        .await;
         assert!(matches!(r, Err(RunError::Deadline(_))), "{r:?}");
         answer.abort();
     }

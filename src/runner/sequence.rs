@@ -51,12 +51,39 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Report {
-    SequenceTriggered { stage: String, sequence: String },
-    TaskTriggered { stage: String, task: String },
-    TaskStarted { stage: String, task: String },
-    WaitingForApproval { stage: String, task: String, keptn_context: String, triggered_id: String },
-    TaskFinished { stage: String, task: String, result: String, status: String, message: String, duration_ms: u64 },
-    SequenceFinished { stage: String, sequence: String, result: String, status: String, message: String },
+    SequenceTriggered {
+        stage: String,
+        sequence: String,
+    },
+    TaskTriggered {
+        stage: String,
+        task: String,
+    },
+    TaskStarted {
+        stage: String,
+        task: String,
+    },
+    WaitingForApproval {
+        stage: String,
+        task: String,
+        keptn_context: String,
+        triggered_id: String,
+    },
+    TaskFinished {
+        stage: String,
+        task: String,
+        result: String,
+        status: String,
+        message: String,
+        duration_ms: u64,
+    },
+    SequenceFinished {
+        stage: String,
+        sequence: String,
+        result: String,
+        status: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -130,14 +157,28 @@ impl Delivery {
         input.insert("stage".into(), stage.clone().into());
         input.insert("service".into(), spec.service.clone().into());
         if !spec.labels.is_empty() {
-            input.insert("labels".into(), serde_json::to_value(&spec.labels).unwrap_or_default());
+            input.insert(
+                "labels".into(),
+                serde_json::to_value(&spec.labels).unwrap_or_default(),
+            );
         }
         input.insert(
             "configurationChange".into(),
             serde_json::json!({"values": {"image": spec.image}}),
         );
-        let queue = VecDeque::from([Queued { stage, sequence: spec.sequence.clone(), input }]);
-        Delivery { shipyard, spec, keptn_context, queue, current: None, finished: Vec::new() }
+        let queue = VecDeque::from([Queued {
+            stage,
+            sequence: spec.sequence.clone(),
+            input,
+        }]);
+        Delivery {
+            shipyard,
+            spec,
+            keptn_context,
+            queue,
+            current: None,
+            finished: Vec::new(),
+        }
     }
 
     pub fn keptn_context(&self) -> &str {
@@ -181,7 +222,9 @@ impl Delivery {
     /// Delayed dispatches (`triggeredAfter`) and the "no `.started`" timeout.
     pub fn on_tick(&mut self, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
-        let Some(exec) = self.current.as_mut() else { return out };
+        let Some(exec) = self.current.as_mut() else {
+            return out;
+        };
         if exec.dispatch_at.is_some_and(|at| now >= at) {
             exec.dispatch_at = None;
             self.dispatch(now, &mut out);
@@ -209,23 +252,35 @@ impl Delivery {
         if env.keptn_context.as_deref() != Some(self.keptn_context.as_str()) {
             return out;
         }
-        let EventType::Task { task, kind } = EventType::parse(&env.ty) else { return out };
-        let Some(exec) = self.current.as_mut() else { return out };
-        let Some(t) = exec.task.as_mut() else { return out };
+        let EventType::Task { task, kind } = EventType::parse(&env.ty) else {
+            return out;
+        };
+        let Some(exec) = self.current.as_mut() else {
+            return out;
+        };
+        let Some(t) = exec.task.as_mut() else {
+            return out;
+        };
         if task != t.name || env.triggered_id.as_deref() != Some(t.triggered_id.as_str()) {
             return out;
         }
         match kind {
             EventKind::Started => {
                 t.events.started += 1;
-                out.push(Action::Report(Report::TaskStarted { stage: exec.stage.clone(), task: t.name.clone() }));
+                out.push(Action::Report(Report::TaskStarted {
+                    stage: exec.stage.clone(),
+                    task: t.name.clone(),
+                }));
             }
             EventKind::Finished => t.events.finished.push(env.data.clone()),
             _ => return out,
         }
         if t.events.is_complete() {
             self.complete_task(now, &mut out);
-        } else if t.name == "approval" && t.events.started > t.events.finished.len() && !t.waiting_reported {
+        } else if t.name == "approval"
+            && t.events.started > t.events.finished.len()
+            && !t.waiting_reported
+        {
             t.waiting_reported = true;
             out.push(Action::Report(Report::WaitingForApproval {
                 stage: exec.stage.clone(),
@@ -238,11 +293,22 @@ impl Delivery {
     }
 
     fn start_next(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let Some(q) = self.queue.pop_front() else { return };
+        let Some(q) = self.queue.pop_front() else {
+            return;
+        };
         let triggered_id = uuid::Uuid::new_v4().to_string();
         let ty = EventType::sequence(&q.stage, &q.sequence, "triggered");
-        out.push(Action::Publish(Box::new(event(&ty, &triggered_id, &self.keptn_context, None, q.input.clone()))));
-        out.push(Action::Report(Report::SequenceTriggered { stage: q.stage.clone(), sequence: q.sequence.clone() }));
+        out.push(Action::Publish(Box::new(event(
+            &ty,
+            &triggered_id,
+            &self.keptn_context,
+            None,
+            q.input.clone(),
+        ))));
+        out.push(Action::Report(Report::SequenceTriggered {
+            stage: q.stage.clone(),
+            sequence: q.sequence.clone(),
+        }));
         let summary = SequenceSummary {
             stage: q.stage.clone(),
             sequence: q.sequence.clone(),
@@ -255,7 +321,11 @@ impl Delivery {
         let unknown = seq.is_none();
         self.current = Some(Exec {
             stage: q.stage.clone(),
-            sequence: seq.unwrap_or(Sequence { name: q.sequence.clone(), triggered_on: vec![], tasks: vec![] }),
+            sequence: seq.unwrap_or(Sequence {
+                name: q.sequence.clone(),
+                triggered_on: vec![],
+                tasks: vec![],
+            }),
             triggered_id,
             input: Value::Object(q.input),
             next: 0,
@@ -277,7 +347,9 @@ impl Delivery {
 
     /// Moves to the next task (or finishes the sequence when there is none).
     fn advance(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let Some(exec) = self.current.as_mut() else { return };
+        let Some(exec) = self.current.as_mut() else {
+            return;
+        };
         let Some(task) = exec.sequence.tasks.get(exec.next) else {
             let (result, status, message) = exec
                 .summary
@@ -298,20 +370,37 @@ impl Delivery {
     }
 
     fn dispatch(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let Some(exec) = self.current.as_mut() else { return };
-        let Some(task) = exec.sequence.tasks.get(exec.next).cloned() else { return };
+        let Some(exec) = self.current.as_mut() else {
+            return;
+        };
+        let Some(task) = exec.sequence.tasks.get(exec.next).cloned() else {
+            return;
+        };
         exec.next += 1;
         let data = next_triggered_data(
             &exec.input,
-            [("project", &self.spec.project), ("stage", &exec.stage), ("service", &self.spec.service)],
+            [
+                ("project", &self.spec.project),
+                ("stage", &exec.stage),
+                ("service", &self.spec.service),
+            ],
             &exec.previous,
             &task.name,
             &task.properties,
         );
         let id = uuid::Uuid::new_v4().to_string();
         let ty = EventType::task(&task.name, EventKind::Triggered);
-        out.push(Action::Publish(Box::new(event(&ty, &id, &self.keptn_context, None, data))));
-        out.push(Action::Report(Report::TaskTriggered { stage: exec.stage.clone(), task: task.name.clone() }));
+        out.push(Action::Publish(Box::new(event(
+            &ty,
+            &id,
+            &self.keptn_context,
+            None,
+            data,
+        ))));
+        out.push(Action::Report(Report::TaskTriggered {
+            stage: exec.stage.clone(),
+            task: task.name.clone(),
+        }));
         exec.task = Some(TaskExec {
             name: task.name,
             triggered_id: id,
@@ -322,7 +411,9 @@ impl Delivery {
     }
 
     fn complete_task(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let Some(exec) = self.current.as_mut() else { return };
+        let Some(exec) = self.current.as_mut() else {
+            return;
+        };
         let Some(t) = exec.task.take() else { return };
         let (result, status) = t.events.outcome();
         let properties = merge_finished(&t.events.finished);
@@ -334,7 +425,8 @@ impl Delivery {
             .filter(|m| !m.is_empty())
             .collect::<Vec<_>>()
             .join("; ");
-        let duration_ms = u64::try_from(now.duration_since(t.triggered_at).as_millis()).unwrap_or(u64::MAX);
+        let duration_ms =
+            u64::try_from(now.duration_since(t.triggered_at).as_millis()).unwrap_or(u64::MAX);
         out.push(Action::Report(Report::TaskFinished {
             stage: exec.stage.clone(),
             task: t.name.clone(),
@@ -350,7 +442,12 @@ impl Delivery {
             message: message.clone(),
             duration_ms,
         });
-        exec.previous.push(CompletedTask { name: t.name.clone(), properties, result: result.clone(), status: status.clone() });
+        exec.previous.push(CompletedTask {
+            name: t.name.clone(),
+            properties,
+            result: result.clone(),
+            status: status.clone(),
+        });
         if stops_sequence(&result, &status) {
             self.finish_sequence(now, &result, &status, &message, Some(t.name), out);
         } else {
@@ -369,7 +466,9 @@ impl Delivery {
         last_task: Option<String>,
         out: &mut Vec<Action>,
     ) {
-        let Some(mut exec) = self.current.take() else { return };
+        let Some(mut exec) = self.current.take() else {
+            return;
+        };
         let mut data = Map::new();
         data.insert("project".into(), self.spec.project.clone().into());
         data.insert("stage".into(), exec.stage.clone().into());
@@ -382,7 +481,13 @@ impl Delivery {
         data.insert("message".into(), message.into());
         let ty = EventType::sequence(&exec.stage, &exec.sequence.name, "finished");
         let id = uuid::Uuid::new_v4().to_string();
-        out.push(Action::Publish(Box::new(event(&ty, &id, &self.keptn_context, Some(&exec.triggered_id), data))));
+        out.push(Action::Publish(Box::new(event(
+            &ty,
+            &id,
+            &self.keptn_context,
+            Some(&exec.triggered_id),
+            data,
+        ))));
         out.push(Action::Report(Report::SequenceFinished {
             stage: exec.stage.clone(),
             sequence: exec.sequence.name.clone(),
@@ -394,26 +499,50 @@ impl Delivery {
         exec.summary.status = status.into();
         exec.summary.message = message.into();
         if let Some(last) = last_task {
-            for (stage, sequence) in self.shipyard.triggered_by(&exec.stage, &exec.sequence.name, result, &last) {
+            for (stage, sequence) in
+                self.shipyard
+                    .triggered_by(&exec.stage, &exec.sequence.name, result, &last)
+            {
                 let mut input = accumulated(
                     &exec.input,
-                    [("project", &self.spec.project), ("stage", &stage), ("service", &self.spec.service)],
+                    [
+                        ("project", &self.spec.project),
+                        ("stage", &stage),
+                        ("service", &self.spec.service),
+                    ],
                     &exec.previous,
                 );
                 input.insert("stage".into(), stage.clone().into());
-                self.queue.push_back(Queued { stage, sequence, input });
+                self.queue.push_back(Queued {
+                    stage,
+                    sequence,
+                    input,
+                });
             }
         }
         self.finished.push(std::mem::replace(
             &mut exec.summary,
-            SequenceSummary { stage: String::new(), sequence: String::new(), result: String::new(), status: String::new(), message: String::new(), tasks: vec![] },
+            SequenceSummary {
+                stage: String::new(),
+                sequence: String::new(),
+                result: String::new(),
+                status: String::new(),
+                message: String::new(),
+                tasks: vec![],
+            },
         ));
         self.start_next(now, out);
     }
 }
 
 /// A Keptn CloudEvent as the shipyard-controller sends it.
-fn event(ty: &str, id: &str, keptn_context: &str, triggered_id: Option<&str>, data: Map<String, Value>) -> Event {
+fn event(
+    ty: &str,
+    id: &str,
+    keptn_context: &str,
+    triggered_id: Option<&str>,
+    data: Map<String, Value>,
+) -> Event {
     let mut b = EventBuilderV10::new()
         .id(id)
         .source(SOURCE)
@@ -452,15 +581,27 @@ mod tests {
     }
 
     fn published(actions: &[Action]) -> Vec<Event> {
-        actions.iter().filter_map(|a| match a { Action::Publish(e) => Some((**e).clone()), _ => None }).collect()
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Publish(e) => Some((**e).clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     fn data(e: &Event) -> Value {
-        match e.data() { Some(Data::Json(v)) => v.clone(), _ => Value::Null }
+        match e.data() {
+            Some(Data::Json(v)) => v.clone(),
+            _ => Value::Null,
+        }
     }
 
     fn reply(t: &Event, kind: &str, d: Value) -> Envelope {
-        let task = t.ty().trim_start_matches("sh.keptn.event.").trim_end_matches(".triggered");
+        let task = t
+            .ty()
+            .trim_start_matches("sh.keptn.event.")
+            .trim_end_matches(".triggered");
         Envelope {
             id: uuid::Uuid::new_v4().to_string(),
             source: "svc".into(),
@@ -475,11 +616,19 @@ mod tests {
     }
 
     fn last_task_triggered(actions: &[Action]) -> Event {
-        published(actions).into_iter().rev().find(|e| e.ty().ends_with(".triggered") && e.ty().matches('.').count() == 4).expect("a task triggered")
+        published(actions)
+            .into_iter()
+            .rev()
+            .find(|e| e.ty().ends_with(".triggered") && e.ty().matches('.').count() == 4)
+            .expect("a task triggered")
     }
 
     /// Answers every task with started + finished(result) and returns all actions.
-    fn answer(d: &mut Delivery, first: Vec<Action>, result_for: impl Fn(&str, &str) -> &'static str) -> Vec<Action> {
+    fn answer(
+        d: &mut Delivery,
+        first: Vec<Action>,
+        result_for: impl Fn(&str, &str) -> &'static str,
+    ) -> Vec<Action> {
         let mut all = first.clone();
         let mut pending = first;
         let now = Instant::now();
@@ -491,7 +640,9 @@ mod tests {
             let mut a = d.on_event(&reply(&t, "started", json!({})), now);
             let extra = if task == "je-deployment" {
                 json!({"deployment": {"deploymentURIsLocal": [format!("http://{stage}:1")]}})
-            } else { json!({}) };
+            } else {
+                json!({})
+            };
             let mut fd = json!({"result": result_for(&stage, &task), "status": "succeeded", "message": format!("{task} done")});
             fd = super::super::merge::merge(fd, extra);
             a.extend(d.on_event(&reply(&t, "finished", fd), now));
@@ -503,44 +654,80 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn good_build_is_promoted_and_data_flows_between_tasks_and_stages() {
-        let mut d = Delivery::new(Shipyard::parse(SHIPYARD).expect("shipyard"), spec(), "ctx".into());
+        let mut d = Delivery::new(
+            Shipyard::parse(SHIPYARD).expect("shipyard"),
+            spec(),
+            "ctx".into(),
+        );
         let first = d.start(Instant::now());
         let all = answer(&mut d, first, |_, _| "pass");
         assert!(d.passed());
-        let seqs: Vec<(String, String)> = d.summary().iter().map(|s| (s.stage.clone(), s.result.clone())).collect();
-        assert_eq!(seqs, [("qa".into(), "pass".into()), ("production".into(), "pass".into())]);
+        let seqs: Vec<(String, String)> = d
+            .summary()
+            .iter()
+            .map(|s| (s.stage.clone(), s.result.clone()))
+            .collect();
+        assert_eq!(
+            seqs,
+            [
+                ("qa".into(), "pass".into()),
+                ("production".into(), "pass".into())
+            ]
+        );
         let evs = published(&all);
         let types: Vec<&str> = evs.iter().map(|e| e.ty()).collect();
-        assert_eq!(types, [
-            "sh.keptn.event.qa.delivery.triggered",
-            "sh.keptn.event.je-deployment.triggered", "sh.keptn.event.je-test.triggered", "sh.keptn.event.evaluation.triggered",
-            "sh.keptn.event.qa.delivery.finished",
-            "sh.keptn.event.production.delivery.triggered",
-            "sh.keptn.event.approval.triggered", "sh.keptn.event.je-deployment.triggered",
-            "sh.keptn.event.je-test.triggered", "sh.keptn.event.evaluation.triggered",
-            "sh.keptn.event.production.delivery.finished",
-        ]);
+        assert_eq!(
+            types,
+            [
+                "sh.keptn.event.qa.delivery.triggered",
+                "sh.keptn.event.je-deployment.triggered",
+                "sh.keptn.event.je-test.triggered",
+                "sh.keptn.event.evaluation.triggered",
+                "sh.keptn.event.qa.delivery.finished",
+                "sh.keptn.event.production.delivery.triggered",
+                "sh.keptn.event.approval.triggered",
+                "sh.keptn.event.je-deployment.triggered",
+                "sh.keptn.event.je-test.triggered",
+                "sh.keptn.event.evaluation.triggered",
+                "sh.keptn.event.production.delivery.finished",
+            ]
+        );
         let eval = data(&evs[3]);
         assert_eq!(eval["evaluation"]["timeframe"], "2m");
         assert_eq!(eval["configurationChange"]["values"]["image"], spec().image);
         assert_eq!(eval["deployment"]["deploymentURIsLocal"][0], "http://qa:1");
         assert_eq!(eval["message"], "");
         let qa_finished = &evs[4];
-        assert_eq!(qa_finished.extension("triggeredid").map(|v| v.to_string()), Some(evs[0].id().to_string()));
+        assert_eq!(
+            qa_finished.extension("triggeredid").map(|v| v.to_string()),
+            Some(evs[0].id().to_string())
+        );
         let approval = data(&evs[6]);
         assert_eq!(approval["stage"], "production");
-        assert_eq!(approval["result"], "pass", "qa result reaches the production approval");
+        assert_eq!(
+            approval["result"], "pass",
+            "qa result reaches the production approval"
+        );
         assert_eq!(approval["approval"]["pass"], "automatic");
         let prod_eval = data(&evs[9]);
-        assert_eq!(prod_eval["deployment"]["deploymentURIsLocal"], json!(["http://production:1", "http://qa:1"]));
+        assert_eq!(
+            prod_eval["deployment"]["deploymentURIsLocal"],
+            json!(["http://production:1", "http://qa:1"])
+        );
         assert_eq!(d.summary()[1].tasks.len(), 4);
     }
 
     #[tokio::test(start_paused = true)]
     async fn failed_qa_gate_stops_and_is_not_promoted() {
-        let mut d = Delivery::new(Shipyard::parse(SHIPYARD).expect("shipyard"), spec(), "ctx".into());
+        let mut d = Delivery::new(
+            Shipyard::parse(SHIPYARD).expect("shipyard"),
+            spec(),
+            "ctx".into(),
+        );
         let first = d.start(Instant::now());
-        answer(&mut d, first, |_, task| if task == "evaluation" { "fail" } else { "pass" });
+        answer(&mut d, first, |_, task| {
+            if task == "evaluation" { "fail" } else { "pass" }
+        });
         assert_eq!(d.summary().len(), 1);
         assert_eq!(d.summary()[0].result, "fail");
         assert!(!d.passed());
@@ -548,39 +735,72 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn errored_task_stops_the_sequence_at_once_but_errored_pass_still_promotes() {
-        let mut d = Delivery::new(Shipyard::parse(SHIPYARD).expect("shipyard"), spec(), "ctx".into());
+        let mut d = Delivery::new(
+            Shipyard::parse(SHIPYARD).expect("shipyard"),
+            spec(),
+            "ctx".into(),
+        );
         let now = Instant::now();
         let a = d.start(now);
         let t = last_task_triggered(&a);
         d.on_event(&reply(&t, "started", json!({})), now);
-        let a = d.on_event(&reply(&t, "finished", json!({"result": "pass", "status": "errored", "message": "x"})), now);
+        let a = d.on_event(
+            &reply(
+                &t,
+                "finished",
+                json!({"result": "pass", "status": "errored", "message": "x"}),
+            ),
+            now,
+        );
         assert_eq!(d.summary()[0].tasks.len(), 1);
         assert_eq!(d.summary()[0].status, "errored");
         let types: Vec<String> = published(&a).iter().map(|e| e.ty().to_string()).collect();
         assert!(!types.iter().any(|t| t.contains("je-test")), "{types:?}");
         // Keptn's quirk (§3.6): triggers look at the result only, so errored + pass promotes.
-        assert!(types.contains(&"sh.keptn.event.production.delivery.triggered".to_string()), "{types:?}");
+        assert!(
+            types.contains(&"sh.keptn.event.production.delivery.triggered".to_string()),
+            "{types:?}"
+        );
         assert!(!d.is_done());
     }
 
     #[tokio::test(start_paused = true)]
     async fn finished_without_started_does_not_complete_but_prevents_the_timeout() {
-        let mut d = Delivery::new(Shipyard::parse(SHIPYARD).expect("shipyard"), spec(), "ctx".into());
+        let mut d = Delivery::new(
+            Shipyard::parse(SHIPYARD).expect("shipyard"),
+            spec(),
+            "ctx".into(),
+        );
         let t0 = Instant::now();
         let a = d.start(t0);
         let t = last_task_triggered(&a);
-        let a = d.on_event(&reply(&t, "finished", json!({"result": "pass", "status": "succeeded"})), t0);
+        let a = d.on_event(
+            &reply(
+                &t,
+                "finished",
+                json!({"result": "pass", "status": "succeeded"}),
+            ),
+            t0,
+        );
         assert!(published(&a).is_empty(), "not complete without .started");
         assert_eq!(d.next_deadline(), None);
         assert!(d.on_tick(t0 + Duration::from_secs(3600)).is_empty());
         // The .started arriving late completes it.
         let a = d.on_event(&reply(&t, "started", json!({})), t0);
-        assert!(published(&a).iter().any(|e| e.ty() == "sh.keptn.event.je-test.triggered"));
+        assert!(
+            published(&a)
+                .iter()
+                .any(|e| e.ty() == "sh.keptn.event.je-test.triggered")
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_task_without_any_answer_times_out_without_follow_ups() {
-        let mut d = Delivery::new(Shipyard::parse(SHIPYARD).expect("shipyard"), spec(), "ctx".into());
+        let mut d = Delivery::new(
+            Shipyard::parse(SHIPYARD).expect("shipyard"),
+            spec(),
+            "ctx".into(),
+        );
         let t0 = Instant::now();
         d.start(t0);
         assert_eq!(d.next_deadline(), Some(t0 + Duration::from_secs(600)));
@@ -590,14 +810,24 @@ mod tests {
         assert_eq!(evs.len(), 1);
         assert_eq!(evs[0].ty(), "sh.keptn.event.qa.delivery.finished");
         let dd = data(&evs[0]);
-        assert_eq!((dd["result"].as_str(), dd["status"].as_str()), (Some("fail"), Some("errored")));
-        assert_eq!(dd["message"], "sequence timed out while waiting for task sh.keptn.event.je-deployment.triggered to receive a correlating .started or .finished event");
+        assert_eq!(
+            (dd["result"].as_str(), dd["status"].as_str()),
+            (Some("fail"), Some("errored"))
+        );
+        assert_eq!(
+            dd["message"],
+            "sequence timed out while waiting for task sh.keptn.event.je-deployment.triggered to receive a correlating .started or .finished event"
+        );
         assert!(d.is_done());
     }
 
     #[tokio::test(start_paused = true)]
     async fn events_of_other_contexts_or_triggers_are_ignored_and_unknown_sequences_error() {
-        let mut d = Delivery::new(Shipyard::parse(SHIPYARD).expect("shipyard"), spec(), "ctx".into());
+        let mut d = Delivery::new(
+            Shipyard::parse(SHIPYARD).expect("shipyard"),
+            spec(),
+            "ctx".into(),
+        );
         let now = Instant::now();
         let a = d.start(now);
         let t = last_task_triggered(&a);
@@ -610,7 +840,11 @@ mod tests {
 
         let mut s = spec();
         s.sequence = "rollback".into();
-        let mut d = Delivery::new(Shipyard::parse(SHIPYARD).expect("shipyard"), s, "ctx".into());
+        let mut d = Delivery::new(
+            Shipyard::parse(SHIPYARD).expect("shipyard"),
+            s,
+            "ctx".into(),
+        );
         let a = d.start(now);
         assert!(d.is_done());
         assert!(d.summary()[0].message.contains("Unable to start sequence"));

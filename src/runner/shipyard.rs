@@ -81,7 +81,8 @@ impl Shipyard {
     /// Parses and checks a shipyard: kind, apiVersion `spec.keptn.sh/0.2.x`, unique non-empty
     /// stage names, parseable `triggeredAfter`.
     pub fn parse(yaml: &str) -> Result<Shipyard, ShipyardError> {
-        let s: Shipyard = serde_norway::from_str(yaml).map_err(|e| ShipyardError::Yaml(e.to_string()))?;
+        let s: Shipyard =
+            serde_norway::from_str(yaml).map_err(|e| ShipyardError::Yaml(e.to_string()))?;
         let mut problems = Vec::new();
         if s.kind != "Shipyard" {
             problems.push(format!("kind is {:?}, expected \"Shipyard\"", s.kind));
@@ -94,7 +95,10 @@ impl Shipyard {
             .and_then(|minor| minor.parse::<u32>().ok())
             .is_some_and(|minor| minor >= 2);
         if !version_ok {
-            problems.push(format!("apiVersion {:?} is not spec.keptn.sh/0.2 or later", s.api_version));
+            problems.push(format!(
+                "apiVersion {:?} is not spec.keptn.sh/0.2 or later",
+                s.api_version
+            ));
         }
         if s.spec.stages.is_empty() {
             problems.push("no stages".into());
@@ -107,10 +111,16 @@ impl Shipyard {
             for sq in &st.sequences {
                 for t in &sq.tasks {
                     if let Err(e) = t.delay() {
-                        problems.push(format!("{}.{}.{}: triggeredAfter: {e}", st.name, sq.name, t.name));
+                        problems.push(format!(
+                            "{}.{}.{}: triggeredAfter: {e}",
+                            st.name, sq.name, t.name
+                        ));
                     }
                     if !(t.properties.is_null() || t.properties.is_object()) {
-                        problems.push(format!("{}.{}.{}: properties must be a map", st.name, sq.name, t.name));
+                        problems.push(format!(
+                            "{}.{}.{}: properties must be a map",
+                            st.name, sq.name, t.name
+                        ));
                     }
                 }
             }
@@ -142,7 +152,13 @@ impl Shipyard {
     /// The sequences to trigger after `<stage>.<sequence>.finished` (§4.2, exact):
     /// no selector fires on pass or warning; a selector fires when the result equals
     /// `match.result` or `match["<lastTask>.result"]`.
-    pub fn triggered_by(&self, stage: &str, sequence: &str, result: &str, last_task: &str) -> Vec<(String, String)> {
+    pub fn triggered_by(
+        &self,
+        stage: &str,
+        sequence: &str,
+        result: &str,
+        last_task: &str,
+    ) -> Vec<(String, String)> {
         let event = format!("{stage}.{sequence}.finished");
         let mut out = Vec::new();
         for st in &self.spec.stages {
@@ -155,7 +171,8 @@ impl Shipyard {
                         None => result == "pass" || result == "warning",
                         Some(m) => {
                             m.get("result").is_some_and(|r| r == result)
-                                || m.get(&format!("{last_task}.result")).is_some_and(|r| r == result)
+                                || m.get(&format!("{last_task}.result"))
+                                    .is_some_and(|r| r == result)
                         }
                     };
                     if fire {
@@ -186,7 +203,9 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
             .ok_or_else(err)?;
         let n: f64 = rest[..num_end].parse().map_err(|_| err())?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let secs = match &rest[..unit_end] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -215,8 +234,17 @@ mod tests {
         let names: Vec<&str> = qa.tasks.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["je-deployment", "je-test", "evaluation"]);
         assert_eq!(qa.tasks[2].properties["timeframe"], "2m");
-        assert_eq!(s.sequence("production", "delivery").map(|q| q.tasks[0].name.clone()).as_deref(), Some("approval"));
-        assert_eq!(s.sequence("qa", "evaluation").map(|q| q.tasks.len()), Some(1), "built-in evaluation");
+        assert_eq!(
+            s.sequence("production", "delivery")
+                .map(|q| q.tasks[0].name.clone())
+                .as_deref(),
+            Some("approval")
+        );
+        assert_eq!(
+            s.sequence("qa", "evaluation").map(|q| q.tasks.len()),
+            Some(1),
+            "built-in evaluation"
+        );
         assert!(s.sequence("qa", "rollback").is_none());
     }
 
@@ -225,8 +253,14 @@ mod tests {
         let bad = "apiVersion: spec.keptn.sh/0.1.0\nkind: Other\nspec:\n  stages: []\n";
         let e = Shipyard::parse(bad).expect_err("invalid");
         let m = e.to_string();
-        assert!(m.contains("kind") && m.contains("apiVersion") && m.contains("no stages"), "{m}");
-        assert!(matches!(Shipyard::parse("spec: ["), Err(ShipyardError::Yaml(_))));
+        assert!(
+            m.contains("kind") && m.contains("apiVersion") && m.contains("no stages"),
+            "{m}"
+        );
+        assert!(matches!(
+            Shipyard::parse("spec: ["),
+            Err(ShipyardError::Yaml(_))
+        ));
     }
 
     const SELECTORS: &str = r#"
@@ -260,16 +294,25 @@ spec:
     fn triggers_follow_the_exact_selector_rules() {
         let s = Shipyard::parse(SELECTORS).expect("parse");
         let fired = |r: &str, last: &str| -> Vec<String> {
-            s.triggered_by("qa", "delivery", r, last).into_iter().map(|(st, sq)| format!("{st}.{sq}")).collect()
+            s.triggered_by("qa", "delivery", r, last)
+                .into_iter()
+                .map(|(st, sq)| format!("{st}.{sq}"))
+                .collect()
         };
         // No selector: pass or warning (not only pass as the spec says).
         assert_eq!(fired("pass", "release"), ["production.delivery"]);
-        assert_eq!(fired("warning", "release"), ["production.delivery", "production.audit"]);
+        assert_eq!(
+            fired("warning", "release"),
+            ["production.delivery", "production.audit"]
+        );
         // `release.result` only matches when release was the last task that ran.
         assert_eq!(fired("warning", "deployment"), ["production.delivery"]);
         // `failed` never matches; `fail` does.
         assert_eq!(fired("fail", "release"), ["production.rollback"]);
-        assert!(s.triggered_by("production", "delivery", "pass", "x").is_empty());
+        assert!(
+            s.triggered_by("production", "delivery", "pass", "x")
+                .is_empty()
+        );
     }
 
     #[test]

@@ -69,7 +69,10 @@ fn req() -> DeployRequest {
 #[tokio::test]
 async fn helm_upgrade_install_with_the_chart_resource_and_uri_from_the_service() {
     let (bin, _res, backend) = setup();
-    let r = backend.deploy(&req(), &CancellationToken::new()).await.expect("deploy");
+    let r = backend
+        .deploy(&req(), &CancellationToken::new())
+        .await
+        .expect("deploy");
     assert_eq!(r.uris_local, vec!["http://helloservice.fulltour-qa:80"]);
     assert_eq!(r.names, vec!["direct"]);
     let c = calls(bin.path());
@@ -79,10 +82,32 @@ async fn helm_upgrade_install_with_the_chart_resource_and_uri_from_the_service()
     assert!(up[3].ends_with("helloservice.tgz"));
     assert_eq!(
         &up[4..],
-        ["--namespace", "fulltour-qa", "--create-namespace", "--set", "image=ghcr.io/podtato-head/podtatoserver:v0.1.1", "--wait", "--timeout", "120s"]
+        [
+            "--namespace",
+            "fulltour-qa",
+            "--create-namespace",
+            "--set",
+            "image=ghcr.io/podtato-head/podtatoserver:v0.1.1",
+            "--wait",
+            "--timeout",
+            "120s"
+        ]
     );
-    assert_eq!(c[1], ["get", "manifest", "helloservice", "--namespace", "fulltour-qa"]);
-    assert_eq!(std::fs::read(bin.path().join("chart-seen.tgz")).expect("chart"), b"chart-bytes", "the stored chart was passed");
+    assert_eq!(
+        c[1],
+        [
+            "get",
+            "manifest",
+            "helloservice",
+            "--namespace",
+            "fulltour-qa"
+        ]
+    );
+    assert_eq!(
+        std::fs::read(bin.path().join("chart-seen.tgz")).expect("chart"),
+        b"chart-bytes",
+        "the stored chart was passed"
+    );
 }
 
 #[tokio::test]
@@ -90,20 +115,32 @@ async fn helm_failures_and_missing_charts_are_reported_with_the_reason() {
     let (bin, _res, backend) = setup();
     std::fs::write(bin.path().join("FAIL_UPGRADE"), "").expect("flag");
     match backend.deploy(&req(), &CancellationToken::new()).await {
-        Err(DeployError::Failed(m)) => assert!(m.contains("UPGRADE FAILED") && m.contains("timed out"), "{m}"),
+        Err(DeployError::Failed(m)) => assert!(
+            m.contains("UPGRADE FAILED") && m.contains("timed out"),
+            "{m}"
+        ),
         other => panic!("expected Failed, got {other:?}"),
     }
-    assert_eq!(calls(bin.path()).len(), 1, "no get manifest after a failed upgrade");
+    assert_eq!(
+        calls(bin.path()).len(),
+        1,
+        "no get manifest after a failed upgrade"
+    );
 
     let mut other = req();
     other.stage = "production".into();
     match backend.deploy(&other, &CancellationToken::new()).await {
-        Err(DeployError::Failed(m)) => assert!(m.contains("charts/helloservice.tgz not found"), "{m}"),
+        Err(DeployError::Failed(m)) => {
+            assert!(m.contains("charts/helloservice.tgz not found"), "{m}")
+        }
         other => panic!("expected Failed, got {other:?}"),
     }
 
     let missing = HelmBackend::new(
-        &DeployConfig { helm_bin: Some("/nonexistent/helm".into()), ..Default::default() },
+        &DeployConfig {
+            helm_bin: Some("/nonexistent/helm".into()),
+            ..Default::default()
+        },
         Arc::new(LocalDir::new(_res.path())),
     );
     match missing.deploy(&req(), &CancellationToken::new()).await {

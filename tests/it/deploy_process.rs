@@ -20,18 +20,29 @@ fn req(stage: &str, tag: &str) -> DeployRequest {
 }
 
 async fn version_at(uri: &str) -> Result<String, reqwest::Error> {
-    let v: serde_json::Value = http().get(format!("{uri}/version")).send().await?.json().await?;
+    let v: serde_json::Value = http()
+        .get(format!("{uri}/version"))
+        .send()
+        .await?
+        .json()
+        .await?;
     Ok(v["version"].as_str().unwrap_or_default().to_string())
 }
 
 #[tokio::test]
 async fn deploys_replaces_and_writes_file_sd_targets() {
     let sd = tempfile::tempdir().expect("tempdir");
-    let cfg = DeployConfig { process_sd_dir: Some(sd.path().to_path_buf()), ..Default::default() };
+    let cfg = DeployConfig {
+        process_sd_dir: Some(sd.path().to_path_buf()),
+        ..Default::default()
+    };
     let backend = ProcessBackend::new(&cfg, http()).with_exe(exe());
     let cancel = CancellationToken::new();
 
-    let first = backend.deploy(&req("qa", "v0.1.1"), &cancel).await.expect("deploy v0.1.1");
+    let first = backend
+        .deploy(&req("qa", "v0.1.1"), &cancel)
+        .await
+        .expect("deploy v0.1.1");
     let uri1 = first.uris_local[0].clone();
     assert!(uri1.starts_with("http://127.0.0.1:"), "{uri1}");
     assert_eq!(first.strategy, "direct");
@@ -39,38 +50,67 @@ async fn deploys_replaces_and_writes_file_sd_targets() {
     let port1 = uri1.rsplit(':').next().expect("port").to_string();
 
     let sd_file = sd.path().join("helloservice-fulltour-qa.json");
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&sd_file).expect("sd file")).expect("json");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&sd_file).expect("sd file")).expect("json");
     assert_eq!(v[0]["targets"][0], format!("127.0.0.1:{port1}"));
     assert_eq!(v[0]["labels"]["job"], "helloservice-fulltour-qa");
 
-    let second = backend.deploy(&req("qa", "v0.1.2"), &cancel).await.expect("deploy v0.1.2");
+    let second = backend
+        .deploy(&req("qa", "v0.1.2"), &cancel)
+        .await
+        .expect("deploy v0.1.2");
     let uri2 = second.uris_local[0].clone();
     assert_ne!(uri1, uri2);
     assert_eq!(version_at(&uri2).await.expect("v2 answers"), "v0.1.2");
-    assert!(version_at(&uri1).await.is_err(), "the previous version is stopped");
+    assert!(
+        version_at(&uri1).await.is_err(),
+        "the previous version is stopped"
+    );
     assert!(second.message.contains("stopped"), "{}", second.message);
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&sd_file).expect("sd file")).expect("json");
-    assert_eq!(v[0]["targets"][0], format!("127.0.0.1:{}", uri2.rsplit(':').next().expect("port")));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&sd_file).expect("sd file")).expect("json");
+    assert_eq!(
+        v[0]["targets"][0],
+        format!("127.0.0.1:{}", uri2.rsplit(':').next().expect("port"))
+    );
 
     // Another stage runs side by side.
-    let prod = backend.deploy(&req("production", "v0.1.1"), &cancel).await.expect("deploy prod");
-    assert_eq!(version_at(&prod.uris_local[0]).await.expect("prod answers"), "v0.1.1");
+    let prod = backend
+        .deploy(&req("production", "v0.1.1"), &cancel)
+        .await
+        .expect("deploy prod");
+    assert_eq!(
+        version_at(&prod.uris_local[0]).await.expect("prod answers"),
+        "v0.1.1"
+    );
     assert_eq!(version_at(&uri2).await.expect("qa still answers"), "v0.1.2");
 
     backend.shutdown().await;
-    assert!(version_at(&uri2).await.is_err(), "shutdown stops every process");
+    assert!(
+        version_at(&uri2).await.is_err(),
+        "shutdown stops every process"
+    );
     assert!(version_at(&prod.uris_local[0]).await.is_err());
 }
 
 #[tokio::test]
 async fn a_process_that_exits_or_never_answers_fails_and_keeps_the_old_one() {
-    let cfg = DeployConfig { process_ready_timeout_secs: Some(1), ..Default::default() };
+    let cfg = DeployConfig {
+        process_ready_timeout_secs: Some(1),
+        ..Default::default()
+    };
     let good = ProcessBackend::new(&cfg, http()).with_exe(exe());
     let cancel = CancellationToken::new();
-    let running = good.deploy(&req("qa", "v0.1.1"), &cancel).await.expect("deploy");
+    let running = good
+        .deploy(&req("qa", "v0.1.1"), &cancel)
+        .await
+        .expect("deploy");
 
     let exits = ProcessBackend::new(
-        &DeployConfig { process_command: Some("/bin/false {port}".into()), ..cfg.clone() },
+        &DeployConfig {
+            process_command: Some("/bin/false {port}".into()),
+            ..cfg.clone()
+        },
         http(),
     );
     match exits.deploy(&req("qa", "v0.1.1"), &cancel).await {
@@ -79,7 +119,10 @@ async fn a_process_that_exits_or_never_answers_fails_and_keeps_the_old_one() {
     }
 
     let silent = ProcessBackend::new(
-        &DeployConfig { process_command: Some("/bin/sleep 30 {port}".into()), ..cfg.clone() },
+        &DeployConfig {
+            process_command: Some("/bin/sleep 30 {port}".into()),
+            ..cfg.clone()
+        },
         http(),
     );
     let t = std::time::Instant::now();
@@ -89,10 +132,23 @@ async fn a_process_that_exits_or_never_answers_fails_and_keeps_the_old_one() {
     }
     assert!(t.elapsed() < Duration::from_secs(20));
 
-    let bad_image = good.deploy(&DeployRequest { image: "x;rm -rf /".into(), ..req("qa", "v1") }, &cancel).await;
+    let bad_image = good
+        .deploy(
+            &DeployRequest {
+                image: "x;rm -rf /".into(),
+                ..req("qa", "v1")
+            },
+            &cancel,
+        )
+        .await;
     assert!(matches!(bad_image, Err(DeployError::Invalid(_))));
 
-    assert_eq!(version_at(&running.uris_local[0]).await.expect("old one still serves"), "v0.1.1");
+    assert_eq!(
+        version_at(&running.uris_local[0])
+            .await
+            .expect("old one still serves"),
+        "v0.1.1"
+    );
     good.shutdown().await;
 }
 
@@ -110,8 +166,11 @@ async fn cancellation_stops_the_wait() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         c.cancel();
     });
-    let r = tokio::time::timeout(Duration::from_secs(10), b.deploy(&req("qa", "v0.1.1"), &cancel))
-        .await
-        .expect("returns soon after cancel");
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        b.deploy(&req("qa", "v0.1.1"), &cancel),
+    )
+    .await
+    .expect("returns soon after cancel");
     assert!(matches!(r, Err(DeployError::Cancelled)), "{r:?}");
 }

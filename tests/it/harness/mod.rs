@@ -18,10 +18,16 @@ pub fn free_port() -> u16 {
 pub async fn wait_for_port(port: u16, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "nothing listens on port {port} after {within:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing listens on port {port} after {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -29,7 +35,10 @@ pub async fn wait_for_port(port: u16, within: Duration) {
 /// A reqwest client for plain HTTP on loopback.
 pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client")
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
 }
 
 /// The binary under test.

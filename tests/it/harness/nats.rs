@@ -25,7 +25,11 @@ impl Nats {
             .stderr(Stdio::null())
             .spawn()
             .expect("start nats-server");
-        let nats = Nats { child, port, _dir: dir };
+        let nats = Nats {
+            child,
+            port,
+            _dir: dir,
+        };
         super::wait_for_port(port, Duration::from_secs(10)).await;
         nats
     }
@@ -35,7 +39,9 @@ impl Nats {
     }
 
     pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(self.url()).await.expect("connect to nats")
+        async_nats::connect(self.url())
+            .await
+            .expect("connect to nats")
     }
 }
 
