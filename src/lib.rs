@@ -3,6 +3,11 @@
 //!
 //! Module map:
 //! - [`keptn`]: the event protocol (pure): types, envelope, payloads, replies.
+//! - [`handlers`]: one file per task (`approval`, `deployment`), the [`handlers::TaskHandler`] seam.
+//! - [`deploy`]: deployment backends (`process`, `helm`, `kubernetes`) behind one trait.
+//! - [`resources`]: Keptn resources from the resource-service or a local directory.
+//! - [`runner`]: the local delivery runner (plays the shipyard-controller on NATS).
+//! - [`sample_service`]: the tutorial's podtato-head stand-in.
 
 pub mod cli;
 pub mod deploy;

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod delivery_local;
 mod deploy_helm;
 mod deploy_kube;
 mod deploy_process;
