@@ -62,7 +62,10 @@ pub fn accumulated(
         }
     }
     for prev in previous {
-        payload = merge(payload, prev.properties.clone());
+        // A `.finished` without data must not wipe the payload (a mismatch would replace it).
+        if prev.properties.is_object() {
+            payload = merge(payload, prev.properties.clone());
+        }
     }
     let mut map = match payload {
         Value::Object(m) => m,
@@ -205,6 +208,15 @@ mod tests {
             !d.contains_key("message"),
             "no message key, nothing to clear"
         );
+    }
+
+    #[test]
+    fn a_finished_without_data_does_not_wipe_the_payload() {
+        let input = json!({"labels": {"a": "b"}});
+        let prev = vec![done("deployment", Value::Null, "pass")];
+        let d = accumulated(&input, [("project", "p"), ("stage", "qa"), ("service", "s")], &prev);
+        assert_eq!(d["labels"]["a"], "b");
+        assert_eq!(d["result"], "pass");
     }
 
     #[test]
