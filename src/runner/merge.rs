@@ -214,7 +214,11 @@ mod tests {
     fn a_finished_without_data_does_not_wipe_the_payload() {
         let input = json!({"labels": {"a": "b"}});
         let prev = vec![done("deployment", Value::Null, "pass")];
-        let d = accumulated(&input, [("project", "p"), ("stage", "qa"), ("service", "s")], &prev);
+        let d = accumulated(
+            &input,
+            [("project", "p"), ("stage", "qa"), ("service", "s")],
+            &prev,
+        );
         assert_eq!(d["labels"]["a"], "b");
         assert_eq!(d["result"], "pass");
     }

@@ -174,3 +174,53 @@ async fn cancellation_stops_the_wait() {
     .expect("returns soon after cancel");
     assert!(matches!(r, Err(DeployError::Cancelled)), "{r:?}");
 }
+
+/// The tutorial's SLI query finds a process deployment through the file_sd target, and the
+/// slow build's response time is above the SLO's 0.2 s (real prometheus).
+#[tokio::test]
+async fn tutorial_slis_find_the_process_deployment_in_prometheus() {
+    let sd = tempfile::tempdir().expect("tempdir");
+    let prom = crate::harness::prometheus::Prometheus::start(sd.path()).await;
+    let cfg = DeployConfig {
+        process_sd_dir: Some(sd.path().to_path_buf()),
+        ..Default::default()
+    };
+    let backend = ProcessBackend::new(&cfg, http()).with_exe(exe());
+    let r = backend
+        .deploy(&req("qa", "v0.1.2"), &CancellationToken::new())
+        .await
+        .expect("deploy");
+    let uri = r.uris_local[0].clone();
+    let load = tokio::spawn(async move {
+        let c = http();
+        loop {
+            let _ = c.get(format!("{uri}/")).send().await;
+        }
+    });
+    let job = "helloservice-fulltour-qa";
+    let sli = format!(
+        "sum(rate(http_server_request_duration_seconds_sum{{method=\"GET\",route=\"/\",status_code=\"200\",job=\"{job}\"}}[10s])/rate(http_server_request_duration_seconds_count{{method=\"GET\",route=\"/\",status_code=\"200\",job=\"{job}\"}}[10s]))"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let value = loop {
+        if let Some(v) = prom.query(&sli).await.filter(|v| v.is_finite()) {
+            break v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the SLI never returned a value"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    load.abort();
+    assert!(
+        value > 0.2,
+        "slow build response time {value} must fail the SLO (<=0.2)"
+    );
+    let goroutines = prom
+        .query(&format!("go_goroutines{{job=\"{job}\"}}"))
+        .await
+        .expect("go_goroutines");
+    assert!(goroutines >= 1.0);
+    backend.shutdown().await;
+}
