@@ -241,6 +241,17 @@ impl DeployConfig {
         problems
     }
 
+    /// Whether any project/stage can select `backend` (e.g. to build a Kubernetes client only
+    /// when it is needed).
+    pub fn uses_backend(&self, backend: &str) -> bool {
+        self.default_backend() == backend
+            || self
+                .backend_for
+                .iter()
+                .filter_map(|r| BackendRule::parse(r).ok())
+                .any(|r| r.backend == backend)
+    }
+
     /// The backend name for a project and stage.
     pub fn backend_for(&self, project: &str, stage: &str) -> String {
         self.backend_for
@@ -466,6 +477,10 @@ mod tests {
         assert_eq!(c.backend_for("other", "qa"), "process");
         assert_eq!(c.backend_for("other", "production"), "helm");
         assert_eq!(DeployConfig::default().backend_for("a", "b"), "process");
+        assert!(
+            c.uses_backend("kubernetes") && c.uses_backend("helm") && c.uses_backend("process")
+        );
+        assert!(!DeployConfig::default().uses_backend("kubernetes"));
     }
 
     #[test]
