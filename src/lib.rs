@@ -11,18 +11,24 @@
 //! - [`evaluation`]: the quality gate: SLO model, scoring, timeframe, history, Prometheus SLIs.
 //! - [`resources`]: Keptn resources (SLO, SLI, plans, charts) from Keptn or a directory.
 //! - [`config`], [`telemetry`], [`metrics`], [`app`]: configuration, logs, metrics, wiring.
+//! - [`deploy`]: deployment backends (`process`, `helm`, `kubernetes`) behind one trait.
+//! - [`runner`]: the local delivery runner (plays the shipyard-controller on NATS).
+//! - [`sample_service`]: the tutorial's podtato-head stand-in.
 //! - [`cli`]: the subcommands of the binary.
 
 pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod deploy;
 pub mod dispatch;
 pub mod evaluation;
 pub mod handlers;
 pub mod keptn;
 pub mod metrics;
 pub mod resources;
+pub mod runner;
+pub mod sample_service;
 pub mod store;
 pub mod telemetry;
 pub mod transport;

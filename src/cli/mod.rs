@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod evaluate;
+pub mod run;
+pub mod sample_service;
 pub mod serve;
 
 #[derive(Debug, Parser)]
@@ -25,6 +27,10 @@ pub enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Evaluate SLOs like Keptn's quality gate, from SLI values or by querying Prometheus.
     Evaluate(Box<evaluate::EvaluateArgs>),
+    /// Run a stand-in for the tutorial's podtato-head service (v0.1.2 is the slow build).
+    SampleService(sample_service::SampleServiceArgs),
+    /// Play the Keptn control plane on NATS: deliver an image through a shipyard's stages.
+    Run(Box<run::RunArgs>),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -33,5 +39,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Evaluate(args) => evaluate::run(*args),
+        Command::SampleService(args) => sample_service::run(args),
+        Command::Run(args) => run::run(*args),
     }
 }

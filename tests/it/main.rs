@@ -1,7 +1,14 @@
-//! The integration tests: one binary, real servers started by the harness on free ports.
+//! The integration tests: one binary, real servers (nats-server, prometheus, child processes,
+//! HTTP on port 0) started by the harness on free ports.
 
 mod harness;
 
 mod core;
+mod delivery_local;
+mod deploy_helm;
+mod deploy_kube;
+mod deploy_process;
 mod evaluation;
 mod process;
+mod runner;
+mod sample_service;

@@ -5,6 +5,7 @@
 pub mod keptn;
 pub mod nats;
 pub mod prometheus;
+pub mod prometheus_sd;
 pub mod resource_service;
 pub mod service;
 
@@ -44,4 +45,36 @@ where
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits until something accepts TCP connections on `port` (bounded).
+pub async fn wait_for_port(port: u16, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing listens on port {port} after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A reqwest client for plain HTTP on loopback.
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// The binary under test.
+pub fn exe() -> &'static str {
+    env!("CARGO_BIN_EXE_keptn-native")
 }

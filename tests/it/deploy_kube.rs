@@ -1,0 +1,409 @@
+//! The kubernetes backend against a fake Kubernetes API server over real HTTP: a small axum
+//! server written here that implements only the endpoints the backend uses, with scripted
+//! rollout behaviours (there is no cluster here).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use keptn_native::deploy::kubernetes::KubernetesBackend;
+use keptn_native::deploy::{DeployBackend, DeployConfig, DeployError, DeployRequest};
+use keptn_native::resources::LocalDir;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Scenario {
+    Success,
+    ImagePull,
+    CrashLoop,
+    ProgressDeadline,
+    Hang,
+}
+
+struct Fake {
+    scenario: Scenario,
+    deployments: HashMap<String, Value>,
+    services: HashMap<String, Value>,
+    /// (method, path, content-type, body)
+    requests: Vec<(String, String, String, Value)>,
+    gets: u32,
+}
+
+type Shared = Arc<Mutex<Fake>>;
+
+fn not_found(what: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("{what} not found"), "reason": "NotFound", "code": 404}),
+        ),
+    )
+        .into_response()
+}
+
+fn record(s: &Shared, method: &str, path: String, headers: &HeaderMap, body: &Bytes) -> Value {
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    s.lock()
+        .expect("lock")
+        .requests
+        .push((method.into(), path, ct, v.clone()));
+    v
+}
+
+async fn patch_namespace(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let v = record(&s, "PATCH", format!("/api/v1/namespaces/{name}"), &h, &body);
+    axum::Json(v).into_response()
+}
+
+async fn patch_deployment(
+    State(s): State<Shared>,
+    Path((ns, name)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let v = record(
+        &s,
+        "PATCH",
+        format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}"),
+        &h,
+        &body,
+    );
+    let apply = h
+        .get("content-type")
+        .and_then(|c| c.to_str().ok())
+        .is_some_and(|c| c.contains("apply-patch"));
+    let mut f = s.lock().expect("lock");
+    let key = format!("{ns}/{name}");
+    let stored = if apply {
+        let generation = f
+            .deployments
+            .get(&key)
+            .and_then(|d| d["metadata"]["generation"].as_i64())
+            .unwrap_or(0)
+            + 1;
+        let mut d = v;
+        d["metadata"]["generation"] = json!(generation);
+        d
+    } else {
+        let Some(mut d) = f.deployments.get(&key).cloned() else {
+            return not_found(&format!("deployments.apps {name:?}"));
+        };
+        let image = v["spec"]["template"]["spec"]["containers"][0]["image"].clone();
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = image;
+        d["metadata"]["generation"] = json!(d["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
+        d
+    };
+    f.deployments.insert(key, stored.clone());
+    f.gets = 0;
+    axum::Json(stored).into_response()
+}
+
+async fn get_deployment(
+    State(s): State<Shared>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Response {
+    let mut f = s.lock().expect("lock");
+    let Some(mut d) = f.deployments.get(&format!("{ns}/{name}")).cloned() else {
+        return not_found(&format!("deployments.apps {name:?}"));
+    };
+    f.gets += 1;
+    let generation = d["metadata"]["generation"].as_i64().unwrap_or(1);
+    let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+    d["status"] = match (f.scenario, f.gets) {
+        // First look: the previous rollout, complete, not yet the new generation (the trap).
+        (_, 1) => {
+            json!({"observedGeneration": generation - 1, "replicas": replicas, "updatedReplicas": replicas, "availableReplicas": replicas})
+        }
+        (Scenario::Success, 2) => {
+            json!({"observedGeneration": generation, "replicas": replicas + 1, "updatedReplicas": 1, "availableReplicas": replicas})
+        }
+        (Scenario::Success, _) => {
+            json!({"observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas, "availableReplicas": replicas})
+        }
+        (Scenario::ProgressDeadline, _) => {
+            json!({"observedGeneration": generation, "replicas": replicas + 1, "updatedReplicas": 1, "availableReplicas": replicas,
+            "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                "message": format!("ReplicaSet \"{name}-2\" has timed out progressing.")}]})
+        }
+        _ => {
+            json!({"observedGeneration": generation, "replicas": replicas + 1, "updatedReplicas": 1, "availableReplicas": replicas})
+        }
+    };
+    axum::Json(d).into_response()
+}
+
+async fn list_pods(State(s): State<Shared>, Path(ns): Path<String>) -> Response {
+    let f = s.lock().expect("lock");
+    let image = f
+        .deployments
+        .values()
+        .next()
+        .map(|d| d["spec"]["template"]["spec"]["containers"][0]["image"].clone())
+        .unwrap_or(Value::Null);
+    let reason = match f.scenario {
+        Scenario::ImagePull => "ErrImagePull",
+        Scenario::CrashLoop => "CrashLoopBackOff",
+        _ => "ContainerCreating",
+    };
+    axum::Json(json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": [
+        {"metadata": {"name": "old-pod", "namespace": ns}, "spec": {"containers": [{"name": "helloservice", "image": "old:v0"}]},
+         "status": {"containerStatuses": [{"name": "helloservice", "image": "old:v0", "imageID": "", "ready": false, "restartCount": 9,
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}},
+        {"metadata": {"name": "new-pod", "namespace": ns}, "spec": {"containers": [{"name": "helloservice", "image": image}]},
+         "status": {"containerStatuses": [{"name": "helloservice", "image": image, "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": reason, "message": "details from the kubelet"}}}]}}
+    ]}))
+    .into_response()
+}
+
+async fn patch_service(
+    State(s): State<Shared>,
+    Path((ns, name)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let v = record(
+        &s,
+        "PATCH",
+        format!("/api/v1/namespaces/{ns}/services/{name}"),
+        &h,
+        &body,
+    );
+    s.lock()
+        .expect("lock")
+        .services
+        .insert(format!("{ns}/{name}"), v.clone());
+    axum::Json(v).into_response()
+}
+
+async fn get_service(
+    State(s): State<Shared>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Response {
+    match s
+        .lock()
+        .expect("lock")
+        .services
+        .get(&format!("{ns}/{name}"))
+    {
+        Some(v) => axum::Json(v.clone()).into_response(),
+        None => not_found(&format!("services {name:?}")),
+    }
+}
+
+async fn fake_api(scenario: Scenario) -> (Shared, String) {
+    let state: Shared = Arc::new(Mutex::new(Fake {
+        scenario,
+        deployments: HashMap::new(),
+        services: HashMap::new(),
+        requests: Vec::new(),
+        gets: 0,
+    }));
+    let app = Router::new()
+        .route(
+            "/api/v1/namespaces/{name}",
+            axum::routing::patch(patch_namespace),
+        )
+        .route(
+            "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
+            get(get_deployment).patch(patch_deployment),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/services/{name}",
+            get(get_service).patch(patch_service),
+        )
+        .route("/api/v1/namespaces/{ns}/pods", get(list_pods))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (state, url)
+}
+
+const MANIFESTS: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: helloservice\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: helloservice}\n  template:\n    metadata:\n      labels: {app: helloservice}\n    spec:\n      containers:\n        - name: helloservice\n          image: ${IMAGE}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: helloservice\nspec:\n  selector: {app: helloservice}\n  ports:\n    - {name: http, port: 80, targetPort: 9000}\n";
+
+fn backend(url: &str, resources: &std::path::Path, timeout: u64) -> KubernetesBackend {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = kube::Config::new(url.parse().expect("uri"));
+    let client = kube::Client::try_from(config).expect("client");
+    let cfg = DeployConfig {
+        kube_rollout_timeout_secs: Some(timeout),
+        ..Default::default()
+    };
+    KubernetesBackend::new(&cfg, client, Arc::new(LocalDir::new(resources)))
+        .with_poll_interval(Duration::from_millis(50))
+}
+
+fn resources(with_manifests: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    if with_manifests {
+        let p = dir.path().join("fulltour/qa/helloservice/kubernetes");
+        std::fs::create_dir_all(&p).expect("mkdir");
+        std::fs::write(p.join("helloservice.yaml"), MANIFESTS).expect("write");
+    }
+    dir
+}
+
+fn req() -> DeployRequest {
+    DeployRequest {
+        project: "fulltour".into(),
+        stage: "qa".into(),
+        service: "helloservice".into(),
+        image: "ghcr.io/podtato-head/podtatoserver:v0.1.1".into(),
+        strategy: "direct".into(),
+        git_commit_id: None,
+    }
+}
+
+#[tokio::test]
+async fn kube_applies_manifests_waits_for_the_new_generation_and_reports_the_service_uri() {
+    let (state, url) = fake_api(Scenario::Success).await;
+    let res = resources(true);
+    let r = tokio::time::timeout(
+        Duration::from_secs(30),
+        backend(&url, res.path(), 30).deploy(&req(), &CancellationToken::new()),
+    )
+    .await
+    .expect("bounded")
+    .expect("deploy");
+    assert_eq!(r.uris_local, vec!["http://helloservice.fulltour-qa:80"]);
+    let f = state.lock().expect("lock");
+    assert!(
+        f.gets >= 3,
+        "waited past the stale status and the partial rollout: {}",
+        f.gets
+    );
+    let paths: Vec<&str> = f.requests.iter().map(|(_, p, _, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/v1/namespaces/fulltour-qa",
+            "/apis/apps/v1/namespaces/fulltour-qa/deployments/helloservice",
+            "/api/v1/namespaces/fulltour-qa/services/helloservice",
+        ]
+    );
+    let (_, _, ct, body) = &f.requests[1];
+    assert!(
+        ct.contains("application/apply-patch+yaml"),
+        "server-side apply: {ct}"
+    );
+    assert_eq!(
+        body["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/podtato-head/podtatoserver:v0.1.1"
+    );
+    assert_eq!(body["metadata"]["namespace"], "fulltour-qa");
+}
+
+#[tokio::test]
+async fn kube_updates_the_image_of_an_existing_deployment_without_manifests() {
+    let (state, url) = fake_api(Scenario::Success).await;
+    state.lock().expect("lock").deployments.insert(
+        "fulltour-qa/helloservice".into(),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "helloservice", "namespace": "fulltour-qa", "generation": 4},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "helloservice"}},
+                "template": {"metadata": {"labels": {"app": "helloservice"}}, "spec": {"containers": [{"name": "helloservice", "image": "old:v0"}]}}}}),
+    );
+    let res = resources(false);
+    let r = tokio::time::timeout(
+        Duration::from_secs(30),
+        backend(&url, res.path(), 30).deploy(&req(), &CancellationToken::new()),
+    )
+    .await
+    .expect("bounded")
+    .expect("deploy");
+    assert!(r.uris_local.is_empty(), "no Service, no URI");
+    let f = state.lock().expect("lock");
+    let (_, _, ct, body) = &f.requests[0];
+    assert!(ct.contains("strategic-merge-patch"), "{ct}");
+    assert_eq!(
+        body["spec"]["template"]["spec"]["containers"][0],
+        json!({"name": "helloservice", "image": "ghcr.io/podtato-head/podtatoserver:v0.1.1"})
+    );
+}
+
+async fn failing(scenario: Scenario, timeout: u64) -> (DeployError, Duration) {
+    let (_state, url) = fake_api(scenario).await;
+    let res = resources(true);
+    let t = std::time::Instant::now();
+    let e = tokio::time::timeout(
+        Duration::from_secs(30),
+        backend(&url, res.path(), timeout).deploy(&req(), &CancellationToken::new()),
+    )
+    .await
+    .expect("bounded")
+    .expect_err("must fail");
+    (e, t.elapsed())
+}
+
+#[tokio::test]
+async fn kube_fails_fast_on_image_pull_errors() {
+    let (e, took) = failing(Scenario::ImagePull, 60).await;
+    let m = e.to_string();
+    assert!(
+        m.contains("ErrImagePull")
+            && m.contains("new-pod")
+            && m.contains("details from the kubelet"),
+        "{m}"
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "fails fast, not after the 60 s timeout"
+    );
+}
+
+#[tokio::test]
+async fn kube_fails_fast_on_crash_loops() {
+    let (e, _) = failing(Scenario::CrashLoop, 60).await;
+    let m = e.to_string();
+    assert!(
+        m.contains("CrashLoopBackOff") && m.contains("new-pod"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn kube_fails_on_an_exceeded_progress_deadline() {
+    let (e, _) = failing(Scenario::ProgressDeadline, 60).await;
+    let m = e.to_string();
+    assert!(
+        m.contains("ProgressDeadlineExceeded") && m.contains("timed out progressing"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn kube_times_out_a_rollout_that_does_not_finish() {
+    let (e, _) = failing(Scenario::Hang, 1).await;
+    match e {
+        DeployError::Timeout(d, why) => {
+            assert_eq!(d, Duration::from_secs(1));
+            assert!(
+                why.contains("1 out of 2 new replicas"),
+                "the last reason is reported: {why}"
+            );
+        }
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+}
