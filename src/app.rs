@@ -18,9 +18,14 @@ use tracing::{error, info, warn};
 
 use crate::api::{self, ApiState};
 use crate::config::{KeptnConnection, ServeConfig};
+use crate::deploy::Backends;
+use crate::deploy::helm::HelmBackend;
+use crate::deploy::kubernetes::KubernetesBackend;
+use crate::deploy::process::ProcessBackend;
 use crate::dispatch::Dispatcher;
 use crate::evaluation::history::{DatastoreHistory, EvaluationHistory};
 use crate::evaluation::prometheus::PrometheusProvider;
+use crate::handlers::deployment::DeploymentHandler;
 use crate::handlers::evaluation::EvaluationHandler;
 use crate::handlers::{self, approval::ApprovalHandler};
 use crate::keptn::{EventKind, EventType, ReplyBuilder};
@@ -113,13 +118,15 @@ impl Clients {
     }
 }
 
-/// Registers the handlers of the enabled tasks, and the aliases.
-fn build_handlers(
+/// Registers the handlers of the enabled tasks, and the aliases. Returns what must be
+/// stopped at shutdown.
+async fn build_handlers(
     config: &ServeConfig,
     clients: &Clients,
     _metrics: &mut MetricsRegistry,
-) -> handlers::Registry {
+) -> anyhow::Result<(handlers::Registry, Option<Arc<ProcessBackend>>)> {
     let mut registry = handlers::Registry::new();
+    let mut processes = None;
     for task in &config.tasks {
         match task.as_str() {
             "approval" => {
@@ -136,13 +143,35 @@ fn build_handlers(
                     Arc::clone(&clients.history),
                 )));
             }
+            "deployment" => {
+                let cfg = &config.deploy;
+                let process = Arc::new(ProcessBackend::new(cfg, clients.http.clone()));
+                let mut backends = Backends::new(cfg.clone())
+                    .with(process.clone())
+                    .with(Arc::new(HelmBackend::new(
+                        cfg,
+                        Arc::clone(&clients.resources),
+                    )));
+                if cfg.uses_backend("kubernetes") {
+                    let kube = kube::Client::try_default()
+                        .await
+                        .context("the kubernetes deployment backend needs a cluster (in-cluster service account or kubeconfig)")?;
+                    backends = backends.with(Arc::new(KubernetesBackend::new(
+                        cfg,
+                        kube,
+                        Arc::clone(&clients.resources),
+                    )));
+                }
+                registry.register(Arc::new(DeploymentHandler::new(backends)));
+                processes = Some(process);
+            }
             _ => {}
         }
     }
     for (alias, task) in &config.task_aliases {
         registry.alias(alias, task);
     }
-    registry
+    Ok((registry, processes))
 }
 
 /// The subjects to subscribe to: the configured ones, plus the `.finished` of every name the
@@ -167,7 +196,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningApp> {
     let store = Store::open(&config.data_dir)
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let clients = Clients::build(&config, &store)?;
-    let registry = build_handlers(&config, &clients, &mut metrics_registry);
+    let (registry, processes) = build_handlers(&config, &clients, &mut metrics_registry).await?;
     let subjects = subjects(&config, &registry);
     info!(tasks = ?registry.task_names(), "tasks handled natively");
 
@@ -247,6 +276,9 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningApp> {
         messages.close();
         messages.wait().await;
         d.drain(grace).await;
+        if let Some(p) = processes {
+            p.shutdown().await;
+        }
         let _ = pruner.await;
         let _ = http.await;
         if tokio::time::timeout(Duration::from_secs(5), client.flush())

@@ -175,6 +175,11 @@ pub struct ServeArgs {
     #[command(flatten)]
     #[serde(default)]
     pub evaluation: crate::evaluation::prometheus::EvaluationConfig,
+
+    /// Deployment settings (YAML section `deploy:`).
+    #[command(flatten)]
+    #[serde(default)]
+    pub deploy: crate::deploy::DeployConfig,
 }
 
 /// Where Keptn resources and evaluation history come from.
@@ -222,6 +227,7 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     pub keptn: KeptnConnection,
     pub evaluation: crate::evaluation::prometheus::EvaluationConfig,
+    pub deploy: crate::deploy::DeployConfig,
 }
 
 /// Lays the values set in `over` on top of `under` (a field set in both takes `over`'s).
@@ -438,7 +444,13 @@ impl ServeArgs {
             Default::default()
         });
         problems.extend(evaluation.validate());
+        let deploy = overlay(self.deploy, file.deploy).unwrap_or_else(|e| {
+            problems.push(format!("deploy settings: {e}"));
+            Default::default()
+        });
+        problems.extend(deploy.validate());
         let config = ServeConfig {
+            deploy,
             keptn,
             evaluation,
             name,

@@ -88,7 +88,7 @@ pub trait DeployBackend: Send + Sync + 'static {
 }
 
 /// Serve-time settings of the deployment task.
-#[derive(Debug, Clone, Default, clap::Args, serde::Deserialize)]
+#[derive(Debug, Clone, Default, clap::Args, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeployConfig {
     /// Backend used when no `--deploy-backend-for` rule matches: `process`, `helm` or

@@ -3,6 +3,7 @@
 
 mod conformance;
 mod history;
+mod nats;
 mod prometheus;
 
 use std::path::Path;

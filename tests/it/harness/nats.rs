@@ -34,7 +34,9 @@ impl NatsServer {
 
     /// A client connected to this server.
     pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(self.url()).await.expect("connect to nats-server")
+        async_nats::connect(self.url())
+            .await
+            .expect("connect to nats-server")
     }
 
     fn spawn(&mut self) {
