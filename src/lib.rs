@@ -12,6 +12,7 @@
 //! - [`resources`]: Keptn resources (SLO, SLI, plans, charts) from Keptn or a directory.
 //! - [`config`], [`telemetry`], [`metrics`], [`app`]: configuration, logs, metrics, wiring.
 //! - [`deploy`]: deployment backends (`process`, `helm`, `kubernetes`) behind one trait.
+//! - [`demo`]: the tutorial end to end on one machine.
 //! - [`runner`]: the local delivery runner (plays the shipyard-controller on NATS).
 //! - [`sample_service`]: the tutorial's podtato-head stand-in.
 //! - [`cli`]: the subcommands of the binary.
@@ -20,6 +21,7 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod deploy;
 pub mod dispatch;
 pub mod evaluation;

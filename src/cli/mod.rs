@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod demo;
 pub mod evaluate;
 pub mod run;
 pub mod sample_service;
@@ -31,6 +32,8 @@ pub enum Command {
     SampleService(sample_service::SampleServiceArgs),
     /// Play the Keptn control plane on NATS: deliver an image through a shipyard's stages.
     Run(Box<run::RunArgs>),
+    /// The tutorial end to end on this machine: nats-server, prometheus, the service, two builds.
+    Demo(demo::DemoArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -41,5 +44,6 @@ pub fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate::run(*args),
         Command::SampleService(args) => sample_service::run(args),
         Command::Run(args) => run::run(*args),
+        Command::Demo(args) => demo::run(args),
     }
 }

@@ -46,6 +46,17 @@ pub struct RunArgs {
     /// Also write the run's summary as JSON to this file.
     #[arg(long)]
     pub summary: Option<PathBuf>,
+    /// Start a keptn-native service in this process (standalone: resources from --resources,
+    /// `je-deployment`/`je-test` aliases, process deployments) instead of using one running
+    /// elsewhere.
+    #[arg(long)]
+    pub serve: bool,
+    /// With --serve: the Prometheus the evaluations query.
+    #[arg(long, env = "PROMETHEUS_ENDPOINT")]
+    pub prometheus: Option<String>,
+    /// With --serve: where deployed processes are registered for Prometheus (file_sd).
+    #[arg(long)]
+    pub sd_dir: Option<PathBuf>,
 }
 
 fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>, String> {
@@ -88,13 +99,41 @@ pub fn run(args: RunArgs) -> ExitCode {
                 args.service,
                 delivery.keptn_context()
             );
-            let report = rt.block_on(run_on_nats(
-                &args.nats_url,
-                delivery,
-                &args.image,
-                &mut sink,
-                overall,
-            ));
+            let report = rt.block_on(async {
+                let service = if args.serve {
+                    let _ = rustls::crypto::ring::default_provider().install_default();
+                    let work = std::env::temp_dir()
+                        .join(format!("keptn-native-run-{}", std::process::id()));
+                    let mut config = crate::demo::service_config(
+                        &args.nats_url,
+                        &work,
+                        &args.resources,
+                        args.sd_dir.as_deref().unwrap_or(&work.join("file_sd")),
+                        args.prometheus
+                            .as_deref()
+                            .unwrap_or("http://127.0.0.1:9090"),
+                    );
+                    if args.sd_dir.is_none() {
+                        config.deploy.process_sd_dir = None;
+                    }
+                    match crate::app::start(config).await {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            return Err(crate::runner::RunError::Nats(format!(
+                                "cannot start the in-process service: {e:#}"
+                            )));
+                        }
+                    }
+                } else {
+                    None
+                };
+                let report =
+                    run_on_nats(&args.nats_url, delivery, &args.image, &mut sink, overall).await;
+                if let Some(s) = service {
+                    s.shutdown().await;
+                }
+                report
+            });
             match report {
                 Err(e) => {
                     eprintln!("keptn-native run: {e}");
