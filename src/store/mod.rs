@@ -129,6 +129,8 @@ pub struct EvaluationQuery {
 #[derive(Clone)]
 pub struct Store {
     tx: mpsc::Sender<Op>,
+    /// Alive while any handle is; the checkpoint thread stops when it is gone.
+    _alive: std::sync::Arc<()>,
 }
 
 const SCHEMA: &str = "
@@ -189,6 +191,14 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        // Checkpoints (the only fsyncs) run on their own connection and thread, so that a
+        // slow disk never stalls the commit in front of a `.started`.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(open_err)?;
+        let checkpointer = Connection::open(&path).map_err(open_err)?;
+        checkpointer
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(open_err)?;
         let (tx, rx) = mpsc::channel();
         thread::Builder::new()
             .name("store-writer".into())
@@ -197,7 +207,16 @@ impl Store {
                 path: path.display().to_string(),
                 source: rusqlite::Error::InvalidPath(e.to_string().into()),
             })?;
-        Ok(Store { tx })
+        let alive = std::sync::Arc::new(());
+        let watch = std::sync::Arc::downgrade(&alive);
+        thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, watch))
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                source: rusqlite::Error::InvalidPath(e.to_string().into()),
+            })?;
+        Ok(Store { tx, _alive: alive })
     }
 
     async fn call<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, StoreError> {
@@ -273,6 +292,20 @@ impl Store {
     /// Waits until every operation sent so far is committed.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.call(Op::Flush).await
+    }
+}
+
+/// Copies the WAL into the database file every half second (PASSIVE: never blocks the
+/// writer), until the store is closed.
+fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<()>) {
+    loop {
+        thread::sleep(Duration::from_millis(500));
+        if alive.upgrade().is_none() {
+            return;
+        }
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "journal checkpoint failed");
+        }
     }
 }
 
