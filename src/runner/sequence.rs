@@ -566,7 +566,7 @@ mod tests {
     use cloudevents::event::Data;
     use serde_json::json;
 
-    const SHIPYARD: &str = include_str!("../../tests/fixtures/tutorial/seed/shipyard.yaml");
+    const SHIPYARD: &str = include_str!("../../assets/tutorial/shipyard.yaml");
 
     fn spec() -> RunSpec {
         RunSpec {

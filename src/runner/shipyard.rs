@@ -225,7 +225,7 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
 
-    const SEED: &str = include_str!("../../tests/fixtures/tutorial/seed/shipyard.yaml");
+    const SEED: &str = include_str!("../../assets/tutorial/shipyard.yaml");
 
     #[test]
     fn parses_the_tutorial_seed() {

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::harness::nats::NatsServer as Nats;
 
-const SEED: &str = include_str!("../fixtures/tutorial/seed/shipyard.yaml");
+const SEED: &str = include_str!("../../assets/tutorial/shipyard.yaml");
 
 type Decide = Arc<dyn Fn(&str, &Value) -> Option<&'static str> + Send + Sync>;
 

@@ -18,8 +18,8 @@ use crate::harness::free_port;
 use crate::harness::prometheus::{Prometheus, openmetrics};
 use crate::harness::resource_service::{ResourceService, path};
 
-pub(super) const SLO: &str = include_str!("../../data/tutorial/slo.yaml");
-pub(super) const SLI: &str = include_str!("../../data/tutorial/sli.yaml");
+pub(super) const SLO: &str = include_str!("../../../assets/tutorial/slo.yaml");
+pub(super) const SLI: &str = include_str!("../../../assets/tutorial/sli.yaml");
 /// 2024-01-01T10:10:00Z: the end of every evaluation window here.
 const T_END: i64 = 1_704_103_800;
 pub(super) const START: &str = "2024-01-01T10:08:00.000Z";
