@@ -76,6 +76,11 @@ async fn main() {
     let _nats = Kill(
         Command::new(nats_bin)
             .args(["-a", "127.0.0.1", "-p", &nats_port.to_string()])
+            .args(
+                std::env::var("BENCH_NATS_LOG")
+                    .map(|l| vec!["-l".to_string(), l])
+                    .unwrap_or_default(),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
