@@ -7,4 +7,5 @@
 pub mod cli;
 pub mod handlers;
 pub mod keptn;
+pub mod loadtest;
 pub mod resources;

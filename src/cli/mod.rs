@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod loadtest;
 pub mod serve;
 
 #[derive(Debug, Parser)]
@@ -22,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the service: answer Keptn task events from NATS and HTTP.
     Serve(Box<serve::ServeArgs>),
+    /// Generate HTTP load from a native plan or a locustfile, and judge it by its thresholds.
+    Loadtest(Box<loadtest::LoadtestArgs>),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -29,5 +32,6 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(*args),
+        Command::Loadtest(args) => loadtest::run(*args),
     }
 }

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::keptn::{Finished, TriggeredEvent};
 
 pub mod approval;
+pub mod test;
 
 /// One triggered task handed to a handler.
 #[derive(Debug, Clone)]

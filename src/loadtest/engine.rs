@@ -1,0 +1,384 @@
+//! The load generator: HTTP/1.1 on tokio + hyper with one keep-alive connection per user.
+//!
+//! - **Closed model**: `users` loops started `1/spawn_rate` s apart; each picks a task by weight,
+//!   sends its requests in order, then thinks (`wait_time`). Each user records into its own
+//!   histograms, merged at the end, so the hot path shares nothing but two relaxed counters.
+//! - **Open model**: tasks are started at `t0 + i/rate` whatever the target does; latency is
+//!   measured from that *intended* start, so a stalled target shows up as latency instead of
+//!   fewer samples (no coordinated omission). Connections come from a small idle pool.
+//!
+//! The run time is a soft stop (no new requests, in-flight ones finish within their timeout);
+//! the cancellation token is a hard stop (in-flight requests are abandoned).
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::plan::{Model, Request, Task, WaitTime, Workload};
+use super::stats::{ErrorClass, Recorder, Summary};
+use super::target::Target;
+
+/// Live counters, read by the CLI's progress line.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub requests: AtomicU64,
+    pub failures: AtomicU64,
+    pub users: AtomicU64,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunResult {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub summary: Summary,
+    /// True when the hard stop (shutdown, Ctrl-C) ended the run early.
+    pub cancelled: bool,
+}
+
+type Conn = SendRequest<Full<Bytes>>;
+
+struct Ctx {
+    target: Target,
+    tasks: Vec<Task>,
+    cumulative: Vec<u32>,
+    timeout: Duration,
+    /// Soft stop: no new tasks.
+    soft: CancellationToken,
+    /// Hard stop: abandon in-flight requests.
+    hard: CancellationToken,
+    iterations_left: Option<AtomicU64>,
+    progress: Arc<Progress>,
+}
+
+impl Ctx {
+    fn pick(&self, rng: &mut fastrand::Rng) -> &Task {
+        let total = self.cumulative.last().copied().unwrap_or(1).max(1);
+        let x = rng.u32(0..total);
+        let i = self.cumulative.partition_point(|c| *c <= x);
+        &self.tasks[i.min(self.tasks.len() - 1)]
+    }
+
+    /// Takes one iteration from the budget; false when it is used up.
+    fn take_iteration(&self) -> bool {
+        match &self.iterations_left {
+            None => true,
+            Some(left) => left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok(),
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.soft.is_cancelled() || self.hard.is_cancelled()
+    }
+
+    fn count(&self, outcome: &Result<(), ErrorClass>) {
+        self.progress.requests.fetch_add(1, Ordering::Relaxed);
+        if outcome.is_err() {
+            self.progress.failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Runs a workload against a target until its run time or iteration count is reached or
+/// `cancel` fires. Never fails: every problem is a classified failed request.
+pub async fn run(
+    workload: &Workload,
+    target: &Target,
+    cancel: CancellationToken,
+    progress: Arc<Progress>,
+) -> RunResult {
+    let mut cumulative = Vec::with_capacity(workload.tasks.len());
+    let mut acc = 0u32;
+    for t in &workload.tasks {
+        acc = acc.saturating_add(t.weight);
+        cumulative.push(acc);
+    }
+    let soft = cancel.child_token();
+    let ctx = Arc::new(Ctx {
+        target: target.clone(),
+        tasks: workload.tasks.clone(),
+        cumulative,
+        timeout: workload.timeout,
+        soft: soft.clone(),
+        hard: cancel.clone(),
+        iterations_left: workload.iterations.map(AtomicU64::new),
+        progress,
+    });
+    let start = Utc::now();
+    let t0 = Instant::now();
+    let deadline = workload.run_time.map(|d| t0 + d);
+    if let Some(deadline) = deadline {
+        let soft = soft.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => soft.cancel(),
+                _ = soft.cancelled() => {}
+            }
+        });
+    }
+    let recorder = match workload.model {
+        Model::Closed {
+            users,
+            spawn_rate,
+            wait,
+        } => closed(ctx.clone(), t0, users, spawn_rate, wait).await,
+        Model::Open {
+            rate,
+            max_in_flight,
+        } => open(ctx.clone(), t0, rate, max_in_flight).await,
+    };
+    soft.cancel();
+    let elapsed = t0.elapsed();
+    RunResult {
+        start,
+        end: Utc::now(),
+        summary: recorder.summary(elapsed.as_secs_f64()),
+        cancelled: cancel.is_cancelled(),
+    }
+}
+
+async fn closed(
+    ctx: Arc<Ctx>,
+    t0: Instant,
+    users: u32,
+    spawn_rate: f64,
+    wait: Option<WaitTime>,
+) -> Recorder {
+    let mut set = JoinSet::new();
+    for i in 0..users {
+        let at = t0 + Duration::from_secs_f64(f64::from(i) / spawn_rate);
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => {}
+            _ = ctx.soft.cancelled() => break,
+        }
+        if ctx.stopping() {
+            break;
+        }
+        ctx.progress.users.fetch_add(1, Ordering::Relaxed);
+        set.spawn(user(ctx.clone(), u64::from(i), wait));
+    }
+    let mut acc = Recorder::default();
+    while let Some(r) = set.join_next().await {
+        if let Ok(rec) = r {
+            rec.merge_into(&mut acc);
+        }
+    }
+    acc
+}
+
+async fn user(ctx: Arc<Ctx>, seed: u64, wait: Option<WaitTime>) -> Recorder {
+    let mut rec = Recorder::default();
+    let mut rng =
+        fastrand::Rng::with_seed(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ fastrand::u64(..));
+    let mut conn: Option<Conn> = None;
+    'outer: while !ctx.stopping() && ctx.take_iteration() {
+        let task_start = Instant::now();
+        let task = ctx.pick(&mut rng);
+        let mut connect_failed = false;
+        for req in &task.requests {
+            let sent = Instant::now();
+            let outcome = tokio::select! {
+                biased;
+                _ = ctx.hard.cancelled() => break 'outer,
+                o = send_timed(&ctx, &mut conn, req) => o,
+            };
+            connect_failed |= outcome == Err(ErrorClass::Connect);
+            ctx.count(&outcome);
+            rec.record(&req.name, micros(sent.elapsed()), outcome);
+        }
+        let mut pause = think(wait, task_start.elapsed(), &mut rng);
+        if connect_failed {
+            // A target that refuses connections would otherwise be hammered in a tight loop.
+            pause = pause.max(Duration::from_millis(100));
+        }
+        if !pause.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = ctx.soft.cancelled() => break,
+            }
+        }
+    }
+    rec
+}
+
+fn think(wait: Option<WaitTime>, task_took: Duration, rng: &mut fastrand::Rng) -> Duration {
+    match wait {
+        None => Duration::ZERO,
+        Some(WaitTime::Constant(s)) => Duration::from_secs_f64(s),
+        Some(WaitTime::Between([a, b])) => Duration::from_secs_f64(a + (b - a) * rng.f64()),
+        Some(WaitTime::ConstantThroughput(per_sec)) => {
+            Duration::from_secs_f64(1.0 / per_sec).saturating_sub(task_took)
+        }
+    }
+}
+
+async fn open(ctx: Arc<Ctx>, t0: Instant, rate: f64, max_in_flight: u32) -> Recorder {
+    let shared = Arc::new(Mutex::new(Recorder::default()));
+    let pool: Arc<Mutex<Vec<Conn>>> = Arc::new(Mutex::new(Vec::new()));
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_in_flight as usize));
+    let mut rng = fastrand::Rng::new();
+    let mut set = JoinSet::new();
+    let mut i: u64 = 0;
+    loop {
+        let intended = t0 + Duration::from_secs_f64(i as f64 / rate);
+        if intended > Instant::now() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(intended) => {}
+                _ = ctx.soft.cancelled() => break,
+            }
+        }
+        if ctx.stopping() || !ctx.take_iteration() {
+            break;
+        }
+        i += 1;
+        let task_idx = {
+            let t = ctx.pick(&mut rng);
+            ctx.tasks
+                .iter()
+                .position(|x| std::ptr::eq(x, t))
+                .unwrap_or(0)
+        };
+        let (ctx2, shared, pool, permits) =
+            (ctx.clone(), shared.clone(), pool.clone(), permits.clone());
+        set.spawn(async move {
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return;
+            };
+            let mut conn = pool.lock().ok().and_then(|mut p| p.pop());
+            let mut from = intended;
+            for req in &ctx2.tasks[task_idx].requests {
+                let outcome = send_timed(&ctx2, &mut conn, req).await;
+                ctx2.count(&outcome);
+                let us = micros(from.elapsed());
+                if let Ok(mut r) = shared.lock() {
+                    r.record(&req.name, us, outcome);
+                }
+                from = Instant::now();
+            }
+            if let (Some(c), Ok(mut p)) = (conn, pool.lock()) {
+                p.push(c);
+            }
+        });
+        // Reap finished tasks so the set does not grow with the run.
+        while set.try_join_next().is_some() {}
+    }
+    tokio::select! {
+        _ = async { while set.join_next().await.is_some() {} } => {}
+        _ = ctx.hard.cancelled() => set.abort_all(),
+    }
+    drop(set);
+    match Arc::try_unwrap(shared) {
+        Ok(m) => m.into_inner().unwrap_or_default(),
+        Err(arc) => arc.lock().map(|r| r.clone()).unwrap_or_default(),
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Sends one request within the timeout; on any failure the connection is dropped.
+async fn send_timed(ctx: &Ctx, conn: &mut Option<Conn>, req: &Request) -> Result<(), ErrorClass> {
+    let r = match tokio::time::timeout(ctx.timeout, send(&ctx.target, conn, req)).await {
+        Ok(r) => r,
+        Err(_) => Err(ErrorClass::Timeout),
+    };
+    if matches!(
+        r,
+        Err(ErrorClass::Timeout | ErrorClass::Request | ErrorClass::BodyRead | ErrorClass::Connect)
+    ) {
+        *conn = None;
+    }
+    r
+}
+
+async fn connect(target: &Target) -> Result<Conn, ErrorClass> {
+    let stream = TcpStream::connect((target.host.as_str(), target.port))
+        .await
+        .map_err(|_| ErrorClass::Connect)?;
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|_| ErrorClass::Connect)?;
+    // The connection task ends when the sender is dropped or the peer closes.
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+async fn send(target: &Target, conn: &mut Option<Conn>, req: &Request) -> Result<(), ErrorClass> {
+    let sender = match conn {
+        Some(c) if !c.is_closed() => c,
+        _ => conn.insert(connect(target).await?),
+    };
+    sender.ready().await.map_err(|_| ErrorClass::Request)?;
+    let mut builder = http::Request::builder()
+        .method(req.method.clone())
+        .uri(target.path(&req.path))
+        .header(http::header::HOST, target.host_header.clone());
+    for (n, v) in &req.headers {
+        builder = builder.header(n, v);
+    }
+    let request = builder
+        .body(Full::new(req.body.clone()))
+        .map_err(|_| ErrorClass::Request)?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|_| ErrorClass::Request)?;
+    let status = response.status();
+    response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|_| ErrorClass::BodyRead)?;
+    if status.as_u16() >= 400 {
+        return Err(ErrorClass::Status(status.as_u16()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn think_time_models() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        assert_eq!(think(None, Duration::ZERO, &mut rng), Duration::ZERO);
+        assert_eq!(
+            think(Some(WaitTime::Constant(1.5)), Duration::ZERO, &mut rng),
+            Duration::from_millis(1500)
+        );
+        for _ in 0..100 {
+            let d = think(
+                Some(WaitTime::Between([1.0, 2.0])),
+                Duration::ZERO,
+                &mut rng,
+            );
+            assert!(d >= Duration::from_secs(1) && d <= Duration::from_secs(2));
+        }
+        // 4 tasks/s = 250 ms per task; a 100 ms task waits 150 ms, a slow one not at all.
+        let ct = Some(WaitTime::ConstantThroughput(4.0));
+        assert_eq!(
+            think(ct, Duration::from_millis(100), &mut rng),
+            Duration::from_millis(150)
+        );
+        assert_eq!(
+            think(ct, Duration::from_millis(400), &mut rng),
+            Duration::ZERO
+        );
+    }
+}
