@@ -798,10 +798,10 @@ impl<'a> Lit<'a> {
                     self.pos += i + qs;
                     // Adjacent literals concatenate, as in Python.
                     self.ws();
-                    if matches!(self.peek(), Some(b'"' | b'\'')) {
-                        if let Py::Str(next) = self.string(false)? {
-                            out.push_str(&next);
-                        }
+                    if matches!(self.peek(), Some(b'"' | b'\''))
+                        && let Py::Str(next) = self.string(false)?
+                    {
+                        out.push_str(&next);
                     }
                     return Ok(Py::Str(out));
                 }
