@@ -25,8 +25,8 @@ pub struct LoadtestArgs {
     #[arg(long)]
     pub plan: Option<std::path::PathBuf>,
     /// Workload of the plan to run (its `teststrategy`).
-    #[arg(long, default_value = "", requires = "plan")]
-    pub teststrategy: String,
+    #[arg(long, requires = "plan")]
+    pub teststrategy: Option<String>,
     /// A locustfile in the supported subset.
     #[arg(long)]
     pub locustfile: Option<std::path::PathBuf>,
@@ -89,7 +89,8 @@ fn workload(args: &LoadtestArgs) -> anyhow::Result<Workload> {
     let mut w = if let Some(p) = &args.plan {
         let name = p.display().to_string();
         let plan = PlanFile::parse(&name, &read(p)?)?;
-        plan.select(&name, &args.teststrategy)?.validate(&name)?
+        plan.select(&name, args.teststrategy.as_deref().unwrap_or(""))?
+            .validate(&name)?
     } else if let Some(f) = &args.locustfile {
         let conf = match &args.locust_conf {
             Some(c) => locust::parse_conf(&c.display().to_string(), &read(c)?)?,

@@ -52,6 +52,8 @@ type Conn = SendRequest<Full<Bytes>>;
 struct Ctx {
     target: Target,
     tasks: Vec<Task>,
+    /// Request-targets per task and request, parsed once (base path applied).
+    uris: Vec<Vec<http::Uri>>,
     cumulative: Vec<u32>,
     timeout: Duration,
     /// Soft stop: no new tasks.
@@ -63,11 +65,12 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn pick(&self, rng: &mut fastrand::Rng) -> &Task {
+    /// Index of a task picked by weight.
+    fn pick(&self, rng: &mut fastrand::Rng) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(1).max(1);
         let x = rng.u32(0..total);
         let i = self.cumulative.partition_point(|c| *c <= x);
-        &self.tasks[i.min(self.tasks.len() - 1)]
+        i.min(self.tasks.len().saturating_sub(1))
     }
 
     /// Takes one iteration from the budget; false when it is used up.
@@ -107,9 +110,26 @@ pub async fn run(
         cumulative.push(acc);
     }
     let soft = cancel.child_token();
+    let uris = workload
+        .tasks
+        .iter()
+        .map(|t| {
+            t.requests
+                .iter()
+                .map(|r| {
+                    // Plan paths were checked to be origin-form; "/" is the fallback.
+                    target
+                        .path(&r.path)
+                        .parse()
+                        .unwrap_or_else(|_| http::Uri::from_static("/"))
+                })
+                .collect()
+        })
+        .collect();
     let ctx = Arc::new(Ctx {
         target: target.clone(),
         tasks: workload.tasks.clone(),
+        uris,
         cumulative,
         timeout: workload.timeout,
         soft: soft.clone(),
@@ -134,7 +154,7 @@ pub async fn run(
             users,
             spawn_rate,
             wait,
-        } => closed(ctx.clone(), t0, users, spawn_rate, wait).await,
+        } => closed(ctx.clone(), t0, deadline, users, spawn_rate, wait).await,
         Model::Open {
             rate,
             max_in_flight,
@@ -153,6 +173,7 @@ pub async fn run(
 async fn closed(
     ctx: Arc<Ctx>,
     t0: Instant,
+    deadline: Option<Instant>,
     users: u32,
     spawn_rate: f64,
     wait: Option<WaitTime>,
@@ -160,6 +181,9 @@ async fn closed(
     let mut set = JoinSet::new();
     for i in 0..users {
         let at = t0 + Duration::from_secs_f64(f64::from(i) / spawn_rate);
+        if deadline.is_some_and(|d| at >= d) {
+            break;
+        }
         tokio::select! {
             _ = tokio::time::sleep_until(at) => {}
             _ = ctx.soft.cancelled() => break,
@@ -186,14 +210,15 @@ async fn user(ctx: Arc<Ctx>, seed: u64, wait: Option<WaitTime>) -> Recorder {
     let mut conn: Option<Conn> = None;
     'outer: while !ctx.stopping() && ctx.take_iteration() {
         let task_start = Instant::now();
-        let task = ctx.pick(&mut rng);
+        let ti = ctx.pick(&mut rng);
+        let task = &ctx.tasks[ti];
         let mut connect_failed = false;
-        for req in &task.requests {
+        for (req, uri) in task.requests.iter().zip(&ctx.uris[ti]) {
             let sent = Instant::now();
             let outcome = tokio::select! {
                 biased;
                 _ = ctx.hard.cancelled() => break 'outer,
-                o = send_timed(&ctx, &mut conn, req) => o,
+                o = send_timed(&ctx, &mut conn, req, uri) => o,
             };
             connect_failed |= outcome == Err(ErrorClass::Connect);
             ctx.count(&outcome);
@@ -244,13 +269,7 @@ async fn open(ctx: Arc<Ctx>, t0: Instant, rate: f64, max_in_flight: u32) -> Reco
             break;
         }
         i += 1;
-        let task_idx = {
-            let t = ctx.pick(&mut rng);
-            ctx.tasks
-                .iter()
-                .position(|x| std::ptr::eq(x, t))
-                .unwrap_or(0)
-        };
+        let task_idx = ctx.pick(&mut rng);
         let (ctx2, shared, pool, permits) =
             (ctx.clone(), shared.clone(), pool.clone(), permits.clone());
         set.spawn(async move {
@@ -259,8 +278,12 @@ async fn open(ctx: Arc<Ctx>, t0: Instant, rate: f64, max_in_flight: u32) -> Reco
             };
             let mut conn = pool.lock().ok().and_then(|mut p| p.pop());
             let mut from = intended;
-            for req in &ctx2.tasks[task_idx].requests {
-                let outcome = send_timed(&ctx2, &mut conn, req).await;
+            for (req, uri) in ctx2.tasks[task_idx]
+                .requests
+                .iter()
+                .zip(&ctx2.uris[task_idx])
+            {
+                let outcome = send_timed(&ctx2, &mut conn, req, uri).await;
                 ctx2.count(&outcome);
                 let us = micros(from.elapsed());
                 if let Ok(mut r) = shared.lock() {
@@ -291,8 +314,13 @@ fn micros(d: Duration) -> u64 {
 }
 
 /// Sends one request within the timeout; on any failure the connection is dropped.
-async fn send_timed(ctx: &Ctx, conn: &mut Option<Conn>, req: &Request) -> Result<(), ErrorClass> {
-    let r = match tokio::time::timeout(ctx.timeout, send(&ctx.target, conn, req)).await {
+async fn send_timed(
+    ctx: &Ctx,
+    conn: &mut Option<Conn>,
+    req: &Request,
+    uri: &http::Uri,
+) -> Result<(), ErrorClass> {
+    let r = match tokio::time::timeout(ctx.timeout, send(&ctx.target, conn, req, uri)).await {
         Ok(r) => r,
         Err(_) => Err(ErrorClass::Timeout),
     };
@@ -318,7 +346,12 @@ async fn connect(target: &Target) -> Result<Conn, ErrorClass> {
     Ok(sender)
 }
 
-async fn send(target: &Target, conn: &mut Option<Conn>, req: &Request) -> Result<(), ErrorClass> {
+async fn send(
+    target: &Target,
+    conn: &mut Option<Conn>,
+    req: &Request,
+    uri: &http::Uri,
+) -> Result<(), ErrorClass> {
     let sender = match conn {
         Some(c) if !c.is_closed() => c,
         _ => conn.insert(connect(target).await?),
@@ -326,7 +359,7 @@ async fn send(target: &Target, conn: &mut Option<Conn>, req: &Request) -> Result
     sender.ready().await.map_err(|_| ErrorClass::Request)?;
     let mut builder = http::Request::builder()
         .method(req.method.clone())
-        .uri(target.path(&req.path))
+        .uri(uri.clone())
         .header(http::header::HOST, target.host_header.clone());
     for (n, v) in &req.headers {
         builder = builder.header(n, v);

@@ -141,6 +141,23 @@ pub enum Metric {
     MaxMs,
 }
 
+impl Metric {
+    /// The name as written in plans.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::ErrorRatio => "error_ratio",
+            Metric::Failures => "failures",
+            Metric::Requests => "requests",
+            Metric::Rps => "rps",
+            Metric::P50Ms => "p50_ms",
+            Metric::P90Ms => "p90_ms",
+            Metric::P95Ms => "p95_ms",
+            Metric::P99Ms => "p99_ms",
+            Metric::MaxMs => "max_ms",
+        }
+    }
+}
+
 /// What happens when a threshold is not met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -505,8 +522,8 @@ pub fn evaluate(thresholds: &[Threshold], summary: &Summary) -> Verdict {
             Some(n) => summary.by_name.iter().find(|s| &s.name == n),
         };
         let label = match &t.request {
-            Some(n) => format!("{:?}[{n}]", t.metric),
-            None => format!("{:?}", t.metric),
+            Some(n) => format!("{}[{n}]", t.metric.as_str()),
+            None => t.metric.as_str().to_string(),
         };
         let reason = match stats {
             None => Some(format!(
