@@ -1,7 +1,8 @@
 //! Benchmark target for `bench/loadtest.sh`: a single-threaded axum server on 127.0.0.1.
 //!
 //! `bench_target PORT [DELAY_MS]`: `GET /` answers `ok` after DELAY_MS (default 0). On SIGINT
-//! or SIGTERM it prints the number of requests it served (`served N`) to stdout and exits.
+//! or SIGTERM it prints the number of requests it served (`served N`) and, with a delay, the
+//! mean delay it actually slept (`mean_delay_ms X`; tokio's timer rounds up to the next ms).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,12 +15,17 @@ use axum::routing::get;
 #[derive(Clone)]
 struct St {
     served: Arc<AtomicU64>,
+    /// Sum of the delays actually slept, in µs (the timer rounds up).
+    slept_us: Arc<AtomicU64>,
     delay: Duration,
 }
 
 async fn root(State(s): State<St>) -> &'static str {
     if !s.delay.is_zero() {
+        let t0 = std::time::Instant::now();
         tokio::time::sleep(s.delay).await;
+        let us = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+        s.slept_us.fetch_add(us, Ordering::Relaxed);
     }
     s.served.fetch_add(1, Ordering::Relaxed);
     "ok"
@@ -35,9 +41,11 @@ fn main() {
     let delay = Duration::from_millis(args.next().and_then(|d| d.parse().ok()).unwrap_or(0));
     let st = St {
         served: Arc::new(AtomicU64::new(0)),
+        slept_us: Arc::new(AtomicU64::new(0)),
         delay,
     };
     let served = st.served.clone();
+    let slept = st.slept_us.clone();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -60,5 +68,12 @@ fn main() {
             _ = shutdown => {}
         }
     });
-    println!("served {}", served.load(Ordering::Relaxed));
+    let n = served.load(Ordering::Relaxed);
+    println!("served {n}");
+    if n > 0 {
+        println!(
+            "mean_delay_ms {:.3}",
+            slept.load(Ordering::Relaxed) as f64 / n as f64 / 1000.0
+        );
+    }
 }
