@@ -44,7 +44,7 @@ async fn run(w: &Workload, url: &str) -> loadtest::RunResult {
     .expect("run finished in time")
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_model_count_matches_the_servers_own_counter() {
     let srv = HttpTarget::start().await;
     let w = workload(
@@ -507,4 +507,69 @@ async fn handler_answers_when_shutdown_stops_the_run() {
     );
     assert!(f.message.contains("stopped by shutdown"), "{}", f.message);
     keptn_time(&f.extra["test"]["end"]);
+}
+
+// ---- the CLI ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn cli_runs_a_plan_prints_json_and_exits_by_thresholds() {
+    let srv = HttpTarget::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "workloads:\n  - requests: [ { path: / } ]\n  - teststrategy: bad\n    requests: [ { path: /status/500 } ]\n",
+    )
+    .expect("write");
+    let bin = env!("CARGO_BIN_EXE_keptn-native");
+    let run = |strategy: &'static str| {
+        let (plan, url) = (plan.clone(), srv.url.clone());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(bin)
+                .args(["loadtest", "--host", &url, "--plan"])
+                .arg(&plan)
+                .args([
+                    "--teststrategy",
+                    strategy,
+                    "--users",
+                    "3",
+                    "--iterations",
+                    "30",
+                    "--json",
+                ])
+                .output()
+                .expect("run cli")
+        })
+    };
+    let out = tokio::time::timeout(BOUND, run(""))
+        .await
+        .expect("in time")
+        .expect("join");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["total"]["requests"], 30);
+    assert_eq!(v["result"], "pass");
+    assert_eq!(srv.count(), 30);
+
+    let out = tokio::time::timeout(BOUND, run("bad"))
+        .await
+        .expect("in time")
+        .expect("join");
+    assert_eq!(out.status.code(), Some(1), "failed requests fail the run");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["total"]["failuresByClass"]["http_500"], 30);
+
+    // Unusable input: exit 2 and a message naming the problem.
+    let out = std::process::Command::new(bin)
+        .args(["loadtest", "--host", "https://x", "--plan"])
+        .arg(&plan)
+        .output()
+        .expect("run cli");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only http://"));
 }
