@@ -295,6 +295,10 @@ async fn open(ctx: Arc<Ctx>, t0: Instant, rate: f64, max_in_flight: u32) -> Reco
         let (ctx2, shared, pool, permits) =
             (ctx.clone(), shared.clone(), pool.clone(), permits.clone());
         set.spawn(async move {
+            let lag = micros(Instant::now().saturating_duration_since(intended));
+            if let Ok(mut r) = shared.lock() {
+                r.record_lag(lag);
+            }
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
             };

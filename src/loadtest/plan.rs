@@ -726,6 +726,7 @@ workloads:
             duration_secs: secs,
             total,
             by_name: vec![home],
+            start_lag: None,
         }
     }
 

@@ -55,6 +55,16 @@ pub fn table(r: &RunResult) -> String {
             ms(x.max_us)
         );
     }
+    if let Some(lag) = &r.summary.start_lag {
+        let l = lag.report(d);
+        let _ = writeln!(
+            out,
+            "Open model start lag (generator lateness, included in latency): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            l.p50_us as f64 / 1000.0,
+            l.p99_us as f64 / 1000.0,
+            l.max_us as f64 / 1000.0
+        );
+    }
     let fails = &r.summary.total.report(d).failures_by_class;
     if !fails.is_empty() {
         let list: Vec<String> = fails.iter().map(|(c, n)| format!("{c}: {n}")).collect();
@@ -76,6 +86,7 @@ pub fn json(r: &RunResult, target: &str, verdict: &Verdict) -> Value {
         "breaches": verdict.breaches,
         "total": r.summary.total.report(d),
         "byName": r.summary.by_name.iter().map(|s| s.report(d)).collect::<Vec<_>>(),
+        "startLag": r.summary.start_lag.as_ref().map(|s| s.report(d)),
     })
 }
 

@@ -173,6 +173,8 @@ pub struct StatsReport {
 #[derive(Debug, Clone, Default)]
 pub struct Recorder {
     by_name: Vec<NameStats>,
+    /// Open model: how late each task started against its schedule (the generator's own lag).
+    lag: Option<NameStats>,
 }
 
 impl Recorder {
@@ -196,9 +198,21 @@ impl Recorder {
         }
     }
 
+    /// Records how late (µs) a task started against its intended start.
+    pub fn record_lag(&mut self, us: u64) {
+        self.lag
+            .get_or_insert_with(|| NameStats::new("start lag"))
+            .record_ok(us);
+    }
+
     pub fn merge_into(self, acc: &mut Recorder) {
         for s in self.by_name {
             acc.slot(&s.name.clone()).merge(&s);
+        }
+        if let Some(l) = self.lag {
+            acc.lag
+                .get_or_insert_with(|| NameStats::new("start lag"))
+                .merge(&l);
         }
     }
 
@@ -212,6 +226,7 @@ impl Recorder {
             duration_secs,
             total,
             by_name: self.by_name,
+            start_lag: self.lag,
         }
     }
 }
@@ -223,6 +238,8 @@ pub struct Summary {
     pub duration_secs: f64,
     pub total: NameStats,
     pub by_name: Vec<NameStats>,
+    /// Open model only: lateness of task starts against the schedule.
+    pub start_lag: Option<NameStats>,
 }
 
 #[cfg(test)]
