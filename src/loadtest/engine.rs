@@ -278,19 +278,18 @@ async fn open(ctx: Arc<Ctx>, t0: Instant, rate: f64, max_in_flight: u32) -> Reco
     let permits = Arc::new(tokio::sync::Semaphore::new(max_in_flight as usize));
     let mut rng = fastrand::Rng::new();
     let mut set = JoinSet::new();
-    let mut i: u64 = 0;
+    let mut ticks = pacer(t0, rate);
     loop {
-        let intended = t0 + Duration::from_secs_f64(i as f64 / rate);
-        if intended > Instant::now() {
-            tokio::select! {
-                _ = tokio::time::sleep_until(intended) => {}
-                _ = ctx.soft.cancelled() => break,
-            }
-        }
+        let intended = tokio::select! {
+            t = ticks.recv() => match t {
+                Some(t) => t,
+                None => break,
+            },
+            _ = ctx.soft.cancelled() => break,
+        };
         if ctx.stopping() || !ctx.take_iteration() {
             break;
         }
-        i += 1;
         let task_idx = ctx.pick(&mut rng);
         let (ctx2, shared, pool, permits) =
             (ctx.clone(), shared.clone(), pool.clone(), permits.clone());
@@ -333,6 +332,37 @@ async fn open(ctx: Arc<Ctx>, t0: Instant, rate: f64, max_in_flight: u32) -> Reco
         Ok(m) => m.into_inner().unwrap_or_default(),
         Err(arc) => arc.lock().map(|r| r.clone()).unwrap_or_default(),
     }
+}
+
+/// The open model's clock: a dedicated thread that sleeps to each intended start with the OS
+/// timer's precision (tokio's timer wheel ticks in whole milliseconds and rounds up, which
+/// showed as up to 2 ms of start lag) and hands the start time to the runtime. The thread
+/// ends when the receiver is dropped.
+fn pacer(t0: Instant, rate: f64) -> tokio::sync::mpsc::UnboundedReceiver<Instant> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let t0 = t0.into_std();
+    let spawned = std::thread::Builder::new()
+        .name("loadtest-pacer".into())
+        .spawn(move || {
+            let mut i: u64 = 0;
+            while !tx.is_closed() {
+                let intended = t0 + Duration::from_secs_f64(i as f64 / rate);
+                let now = std::time::Instant::now();
+                if intended > now {
+                    // Never sleep long: a closed receiver is noticed within 50 ms.
+                    std::thread::sleep((intended - now).min(Duration::from_millis(50)));
+                    continue;
+                }
+                if tx.send(Instant::from_std(intended)).is_err() {
+                    break;
+                }
+                i += 1;
+            }
+        });
+    if spawned.is_err() {
+        tracing::warn!("could not start the pacer thread; the open model sends nothing");
+    }
+    rx
 }
 
 fn micros(d: Duration) -> u64 {
