@@ -146,7 +146,7 @@ pub async fn run(
     });
     let start = Utc::now();
     let t0 = Instant::now();
-    let deadline = workload.run_time.map(|d| t0 + d);
+    let deadline = workload.run_time.and_then(|d| t0.checked_add(d));
     if let Some(deadline) = deadline {
         let soft = soft.clone();
         tokio::spawn(async move {
@@ -187,7 +187,10 @@ async fn closed(
 ) -> Recorder {
     let mut set = JoinSet::new();
     for i in 0..users {
-        let at = t0 + Duration::from_secs_f64(f64::from(i) / spawn_rate);
+        // A spawn time past what an Instant can hold is "never".
+        let Some(at) = t0.checked_add(secs(f64::from(i) / spawn_rate)) else {
+            break;
+        };
         if deadline.is_some_and(|d| at >= d) {
             break;
         }
@@ -264,10 +267,10 @@ async fn user(ctx: Arc<Ctx>, seed: u64, wait: Option<WaitTime>) -> Recorder {
 fn think(wait: Option<WaitTime>, task_took: Duration, rng: &mut fastrand::Rng) -> Duration {
     match wait {
         None => Duration::ZERO,
-        Some(WaitTime::Constant(s)) => Duration::from_secs_f64(s),
-        Some(WaitTime::Between([a, b])) => Duration::from_secs_f64(a + (b - a) * rng.f64()),
+        Some(WaitTime::Constant(s)) => secs(s),
+        Some(WaitTime::Between([a, b])) => secs(a + (b - a) * rng.f64()),
         Some(WaitTime::ConstantThroughput(per_sec)) => {
-            Duration::from_secs_f64(1.0 / per_sec).saturating_sub(task_took)
+            secs(1.0 / per_sec).saturating_sub(task_took)
         }
     }
 }
@@ -346,7 +349,9 @@ fn pacer(t0: Instant, rate: f64) -> tokio::sync::mpsc::UnboundedReceiver<Instant
         .spawn(move || {
             let mut i: u64 = 0;
             while !tx.is_closed() {
-                let intended = t0 + Duration::from_secs_f64(i as f64 / rate);
+                let Some(intended) = t0.checked_add(secs(i as f64 / rate)) else {
+                    break;
+                };
                 let now = std::time::Instant::now();
                 if intended > now {
                     // Never sleep long: a closed receiver is noticed within 50 ms.
@@ -363,6 +368,15 @@ fn pacer(t0: Instant, rate: f64) -> tokio::sync::mpsc::UnboundedReceiver<Instant
         tracing::warn!("could not start the pacer thread; the open model sends nothing");
     }
     rx
+}
+
+/// Seconds to a duration, saturating (plans may hold absurd but valid numbers; never panic).
+fn secs(x: f64) -> Duration {
+    Duration::try_from_secs_f64(x).unwrap_or(if x > 0.0 {
+        Duration::MAX
+    } else {
+        Duration::ZERO
+    })
 }
 
 fn micros(d: Duration) -> u64 {

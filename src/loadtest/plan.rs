@@ -237,6 +237,8 @@ pub struct PlanError {
 
 /// Default run time when neither run time nor iterations are given.
 pub const DEFAULT_RUN_TIME: Duration = Duration::from_secs(60);
+/// Longest per-request timeout a plan may set.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Default per-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -258,7 +260,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         return None;
     }
     if let Ok(secs) = s.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return Duration::try_from_secs_f64(secs).ok();
     }
     let mut total = 0f64;
     let mut num = String::new();
@@ -285,7 +287,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     if !num.is_empty() {
         return None;
     }
-    Some(Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total).ok()
 }
 
 impl PlanFile {
@@ -385,9 +387,11 @@ impl WorkloadSpec {
         }
         let timeout = match &self.timeout {
             Some(s) => match parse_duration(s) {
-                Some(d) if !d.is_zero() => d,
+                Some(d) if !d.is_zero() && d <= MAX_TIMEOUT => d,
                 _ => {
-                    problems.push(format!("timeout {s:?} is not a duration like `5s`"));
+                    problems.push(format!(
+                        "timeout {s:?} is not a duration like `5s` (at most 1h)"
+                    ));
                     DEFAULT_TIMEOUT
                 }
             },
@@ -702,7 +706,9 @@ workloads:
         assert_eq!(parse_duration("2m30s"), Some(Duration::from_secs(150)));
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        for bad in ["", "m", "10x", "5 m", "-3", "1h30"] {
+        for bad in [
+            "", "m", "10x", "5 m", "-3", "1h30", "1e300", "1e300h", "NaN", "inf",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }
