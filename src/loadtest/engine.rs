@@ -165,7 +165,7 @@ pub async fn run(
         Model::Open {
             rate,
             max_in_flight,
-        } => open(ctx.clone(), t0, rate, max_in_flight).await,
+        } => open(ctx.clone(), t0, deadline, rate, max_in_flight).await,
     };
     soft.cancel();
     let elapsed = t0.elapsed();
@@ -275,7 +275,13 @@ fn think(wait: Option<WaitTime>, task_took: Duration, rng: &mut fastrand::Rng) -
     }
 }
 
-async fn open(ctx: Arc<Ctx>, t0: Instant, rate: f64, max_in_flight: u32) -> Recorder {
+async fn open(
+    ctx: Arc<Ctx>,
+    t0: Instant,
+    deadline: Option<Instant>,
+    rate: f64,
+    max_in_flight: u32,
+) -> Recorder {
     let shared = Arc::new(Mutex::new(Recorder::default()));
     let pool: Arc<Mutex<Vec<Conn>>> = Arc::new(Mutex::new(Vec::new()));
     let permits = Arc::new(tokio::sync::Semaphore::new(max_in_flight as usize));
@@ -283,14 +289,20 @@ async fn open(ctx: Arc<Ctx>, t0: Instant, rate: f64, max_in_flight: u32) -> Reco
     let mut set = JoinSet::new();
     let mut ticks = pacer(t0, rate);
     loop {
+        // Starts already due are honoured even if the deadline timer fired meanwhile: the run
+        // ends at the first start at or past the deadline, not when the runtime noticed it.
         let intended = tokio::select! {
+            biased;
             t = ticks.recv() => match t {
                 Some(t) => t,
                 None => break,
             },
             _ = ctx.soft.cancelled() => break,
         };
-        if ctx.stopping() || !ctx.take_iteration() {
+        if ctx.hard.is_cancelled()
+            || deadline.is_some_and(|d| intended >= d)
+            || !ctx.take_iteration()
+        {
             break;
         }
         let task_idx = ctx.pick(&mut rng);
