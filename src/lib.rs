@@ -11,6 +11,7 @@
 //! - [`evaluation`]: the quality gate: SLO model, scoring, timeframe, history, Prometheus SLIs.
 //! - [`resources`]: Keptn resources (SLO, SLI, plans, charts) from Keptn or a directory.
 //! - [`config`], [`telemetry`], [`metrics`], [`app`]: configuration, logs, metrics, wiring.
+//! - [`loadtest`]: the native load generator: plans, locust translation, engine, statistics.
 //! - [`deploy`]: deployment backends (`process`, `helm`, `kubernetes`) behind one trait.
 //! - [`demo`]: the tutorial end to end on one machine.
 //! - [`runner`]: the local delivery runner (plays the shipyard-controller on NATS).
@@ -27,6 +28,7 @@ pub mod dispatch;
 pub mod evaluation;
 pub mod handlers;
 pub mod keptn;
+pub mod loadtest;
 pub mod metrics;
 pub mod resources;
 pub mod runner;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 pub mod demo;
 pub mod evaluate;
+pub mod loadtest;
 pub mod run;
 pub mod sample_service;
 pub mod serve;
@@ -34,6 +35,8 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// The tutorial end to end on this machine: nats-server, prometheus, the service, two builds.
     Demo(demo::DemoArgs),
+    /// Generate HTTP load from a native plan or a locustfile, and judge it by its thresholds.
+    Loadtest(Box<loadtest::LoadtestArgs>),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -45,5 +48,6 @@ pub fn main() -> ExitCode {
         Command::SampleService(args) => sample_service::run(args),
         Command::Run(args) => run::run(*args),
         Command::Demo(args) => demo::run(args),
+        Command::Loadtest(args) => loadtest::run(*args),
     }
 }

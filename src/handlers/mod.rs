@@ -16,6 +16,7 @@ use crate::keptn::{Finished, TriggeredEvent};
 pub mod approval;
 pub mod deployment;
 pub mod evaluation;
+pub mod test;
 
 /// One triggered task handed to a handler.
 #[derive(Debug, Clone)]

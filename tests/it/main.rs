@@ -9,6 +9,7 @@ mod deploy_helm;
 mod deploy_kube;
 mod deploy_process;
 mod evaluation;
+mod loadtest;
 mod process;
 mod runner;
 mod sample_service;

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod http_target;
 pub mod keptn;
 pub mod nats;
 pub mod prometheus;

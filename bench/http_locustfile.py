@@ -1,0 +1,8 @@
+# Benchmark workload for bench/loadtest.sh: as fast as possible, no think time.
+from locust import HttpUser, task
+
+
+class Bench(HttpUser):
+    @task
+    def index(self):
+        self.client.get("/")
