@@ -27,8 +27,10 @@ use crate::evaluation::history::{DatastoreHistory, EvaluationHistory};
 use crate::evaluation::prometheus::PrometheusProvider;
 use crate::handlers::deployment::DeploymentHandler;
 use crate::handlers::evaluation::EvaluationHandler;
+use crate::handlers::test::TestHandler;
 use crate::handlers::{self, approval::ApprovalHandler};
 use crate::keptn::{EventKind, EventType, ReplyBuilder};
+use crate::loadtest::metrics::LoadtestMetrics;
 use crate::metrics::Metrics;
 use crate::resources::keptn::KeptnResources;
 use crate::resources::{LocalDir, ResourceStore};
@@ -123,7 +125,7 @@ impl Clients {
 async fn build_handlers(
     config: &ServeConfig,
     clients: &Clients,
-    _metrics: &mut MetricsRegistry,
+    metrics: &mut MetricsRegistry,
 ) -> anyhow::Result<(handlers::Registry, Option<Arc<ProcessBackend>>)> {
     let mut registry = handlers::Registry::new();
     let mut processes = None;
@@ -141,6 +143,13 @@ async fn build_handlers(
                     Arc::clone(&clients.resources),
                     prometheus,
                     Arc::clone(&clients.history),
+                )));
+            }
+            "test" => {
+                registry.register(Arc::new(TestHandler::new(
+                    Arc::clone(&clients.resources),
+                    config.loadtest.clone(),
+                    LoadtestMetrics::register(metrics),
                 )));
             }
             "deployment" => {

@@ -180,6 +180,11 @@ pub struct ServeArgs {
     #[command(flatten)]
     #[serde(default)]
     pub deploy: crate::deploy::DeployConfig,
+
+    /// Load-test settings (YAML section `loadtest:`).
+    #[command(flatten)]
+    #[serde(default)]
+    pub loadtest: crate::loadtest::LoadtestSettings,
 }
 
 /// Where Keptn resources and evaluation history come from.
@@ -228,6 +233,7 @@ pub struct ServeConfig {
     pub keptn: KeptnConnection,
     pub evaluation: crate::evaluation::prometheus::EvaluationConfig,
     pub deploy: crate::deploy::DeployConfig,
+    pub loadtest: crate::loadtest::LoadtestSettings,
 }
 
 /// Lays the values set in `over` on top of `under` (a field set in both takes `over`'s).
@@ -449,7 +455,13 @@ impl ServeArgs {
             Default::default()
         });
         problems.extend(deploy.validate());
+        let loadtest = overlay(self.loadtest, file.loadtest).unwrap_or_else(|e| {
+            problems.push(format!("loadtest settings: {e}"));
+            Default::default()
+        });
+        problems.extend(loadtest.validate());
         let config = ServeConfig {
+            loadtest,
             deploy,
             keptn,
             evaluation,

@@ -104,7 +104,9 @@ pub fn service_config(
 }
 
 /// The load tests may only target the local processes the demo deploys.
-fn configure_test(_c: &mut ServeConfig) {}
+fn configure_test(c: &mut ServeConfig) {
+    c.loadtest.allowed_hosts = vec!["127.0.0.1".into()];
+}
 
 /// Whether the runs are the tutorial's expected outcome.
 pub fn as_expected(runs: &[RunReport]) -> bool {

@@ -26,7 +26,7 @@ pub use plan::{PlanFile, Workload};
 pub use target::Target;
 
 /// Serve-time settings of the `test` task.
-#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[derive(Debug, Clone, Default, clap::Args, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoadtestSettings {
     /// Host patterns load may be aimed at (`name`, `*.suffix`, `*`, optional `:port`;

@@ -193,10 +193,7 @@ async fn cancel_stops_a_run_early() {
 
 // ---- the handler, end to end -------------------------------------------------------------
 
-const TUTORIAL: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/assets/tutorial"
-);
+const TUTORIAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/tutorial");
 
 fn copy_tutorial(root: &Path, level: &str) {
     let dir = root.join(level).join("locust");

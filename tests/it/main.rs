@@ -5,6 +5,7 @@ mod harness;
 
 mod core;
 mod delivery_local;
+mod demo;
 mod deploy_helm;
 mod deploy_kube;
 mod deploy_process;

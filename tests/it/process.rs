@@ -95,3 +95,97 @@ async fn sigterm_drains_and_exits_0() {
     assert!(err.contains("shut down"), "{err}");
     assert!(!err.contains("a-token-that-must-not-be-logged"));
 }
+
+/// A service killed (SIGKILL) while a load test runs: the next start answers the task as
+/// interrupted, with one `.finished` to the one `.started`.
+#[tokio::test]
+async fn a_task_cut_off_by_a_killed_process_is_answered_after_restart() {
+    use crate::harness::http_target::HttpTarget;
+    use crate::harness::keptn::KeptnPeer;
+    use serde_json::json;
+
+    let nats = NatsServer::start();
+    let target = HttpTarget::start().await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let resources = tempfile::tempdir().expect("tempdir");
+    let svc = resources.path().join("p/qa/s");
+    std::fs::create_dir_all(&svc).expect("mkdir");
+    std::fs::write(
+        svc.join("loadtest.yaml"),
+        "workloads:\n  - users: 1\n    wait_time: { constant: 0.2 }\n    run_time: 60s\n    requests: [ { path: / } ]\n",
+    )
+    .expect("plan");
+    let spawn = |port: u16| {
+        tokio::process::Command::new(BIN)
+            .args([
+                "serve",
+                "--nats-url",
+                &nats.url(),
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--resources-dir")
+            .arg(resources.path())
+            .env("LOADTEST_ALLOWED_HOSTS", "127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn")
+    };
+    let ready = |port: u16| async move {
+        let url = format!("http://127.0.0.1:{port}/ready");
+        eventually(Duration::from_secs(10), || async {
+            reqwest::get(&url)
+                .await
+                .map(|r| r.status() == 200)
+                .unwrap_or(false)
+        })
+        .await
+    };
+    let port = free_port();
+    let mut first = spawn(port);
+    assert!(ready(port).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let peer = KeptnPeer::connect(&nats.url()).await;
+    let ev = KeptnPeer::triggered(
+        "test",
+        json!({"project": "p", "stage": "qa", "service": "s",
+               "deployment": {"deploymentURIsLocal": [target.url]}}),
+    );
+    let id = peer.publish(&ev).await;
+    let started = peer.await_replies(&id, 1, Duration::from_secs(10)).await;
+    assert_eq!(
+        KeptnPeer::of_kind(&started, "started").len(),
+        1,
+        "{started:?}"
+    );
+    // The load test is running: the target sees requests.
+    assert!(eventually(Duration::from_secs(10), || async { target.count() > 0 }).await);
+    first.start_kill().expect("kill -9");
+    let _ = first.wait().await;
+    assert!(KeptnPeer::of_kind(&peer.replies(&id), "finished").is_empty());
+
+    let port = free_port();
+    let _second = spawn(port);
+    assert!(ready(port).await);
+    let replies = peer.await_replies(&id, 2, Duration::from_secs(10)).await;
+    assert_eq!(
+        KeptnPeer::of_kind(&replies, "started").len(),
+        1,
+        "{replies:?}"
+    );
+    let finished = KeptnPeer::of_kind(&replies, "finished");
+    assert_eq!(finished.len(), 1, "{replies:?}");
+    assert_eq!(finished[0]["data"]["status"], "errored");
+    assert_eq!(finished[0]["data"]["result"], "fail");
+    assert!(
+        finished[0]["data"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("interrupted")
+    );
+    assert_eq!(finished[0]["triggeredid"], id.as_str());
+}
