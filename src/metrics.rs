@@ -41,6 +41,7 @@ pub struct Metrics {
     pub pending_approvals: Gauge,
     pub nats_connected: Gauge,
     pub nats_reconnects: Counter,
+    pub nats_slow_consumer: Counter,
 }
 
 impl Metrics {
@@ -61,6 +62,7 @@ impl Metrics {
             pending_approvals: Gauge::default(),
             nats_connected: Gauge::default(),
             nats_reconnects: Counter::default(),
+            nats_slow_consumer: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("keptn_native");
         r.register(
@@ -102,6 +104,11 @@ impl Metrics {
             "nats_reconnects",
             "NATS (re)connections after the first",
             m.nats_reconnects.clone(),
+        );
+        r.register(
+            "nats_slow_consumer",
+            "Times NATS dropped messages because the service fell behind",
+            m.nats_slow_consumer.clone(),
         );
         m
     }

@@ -9,6 +9,7 @@ use async_nats::{Client, ConnectOptions, Event};
 use async_trait::async_trait;
 use cloudevents::AttributesReader;
 use futures::StreamExt;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
@@ -18,6 +19,12 @@ use crate::config::NatsConfig;
 use crate::dispatch::Dispatcher;
 use crate::keptn::envelope::encode;
 use crate::metrics::Metrics;
+
+/// Messages buffered per subscription before NATS drops them (slow consumer).
+const SUBSCRIPTION_CAPACITY: usize = 262_144;
+
+/// Events dispatched at once; beyond that, messages wait in the subscription buffer.
+const MAX_IN_FLIGHT: usize = 4096;
 
 /// The connection state the readiness probe reads.
 #[derive(Debug, Default)]
@@ -45,6 +52,9 @@ pub async fn connect(
         .name(name)
         .retry_on_initial_connect()
         .max_reconnects(None)
+        // Core NATS has no flow control: a burst must fit in the client's buffer while the
+        // dispatcher works through it (see MAX_IN_FLIGHT), or messages are dropped.
+        .subscription_capacity(SUBSCRIPTION_CAPACITY)
         .event_callback(move |event| {
             let state = Arc::clone(&cb_state);
             let metrics = Arc::clone(&metrics);
@@ -72,6 +82,7 @@ pub async fn connect(
                     }
                     Event::LameDuckMode => warn!("NATS server entered lame duck mode"),
                     Event::SlowConsumer(sid) => {
+                        metrics.nats_slow_consumer.inc();
                         error!(sid, "NATS slow consumer: messages were dropped")
                     }
                     other => warn!(event = %other, "NATS event"),
@@ -145,14 +156,25 @@ pub async fn consume(
         subs.push(sub);
     }
     let mut merged = futures::stream::select_all(subs);
+    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
+        let permit = tokio::select! {
+            _ = stop.cancelled() => break,
+            p = Arc::clone(&permits).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
         tokio::select! {
             _ = stop.cancelled() => break,
             msg = merged.next() => {
                 let Some(msg) = msg else { break };
                 debug!(subject = %msg.subject, bytes = msg.payload.len(), "message");
                 let d = Arc::clone(&dispatcher);
-                tracker.spawn(async move { d.dispatch_bytes(&msg.payload).await; });
+                tracker.spawn(async move {
+                    d.dispatch_bytes(&msg.payload).await;
+                    drop(permit);
+                });
             }
         }
     }
