@@ -69,11 +69,10 @@ type Seen = Arc<Mutex<HashMap<String, (Option<Instant>, Option<Instant>)>>>;
 
 /// Whether event `<prefix><i>` is still unanswered.
 fn unanswered(seen: &Seen, prefix: &str, i: u64) -> bool {
-    !seen
-        .lock()
+    seen.lock()
         .expect("lock")
         .get(&format!("{prefix}{i}"))
-        .is_some_and(|e| e.1.is_some())
+        .is_none_or(|e| e.1.is_none())
 }
 
 /// Waits until events `<prefix>0..n` are finished, or nothing new arrived for 3 s (at most
