@@ -1,11 +1,11 @@
 #!/bin/sh
 # Measures that SLIs are queried concurrently: 1 SLI vs 20 SLIs against a stand-in Prometheus
-# that answers every query after 500 ms. Usage: scripts/bench-sli-concurrency.sh (after cargo build)
+# that answers every query after 500 ms. Usage: benches/evaluation/sli-concurrency.sh (after cargo build)
 set -eu
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 B=target/debug/keptn-native
 T=$(mktemp -d)
-python3 scripts/slow-prometheus.py & PID=$!
+python3 benches/evaluation/slow-prometheus.py & PID=$!
 trap 'kill $PID; rm -rf "$T"' EXIT
 sleep 1
 python3 - "$T" <<'PY'

@@ -1,4 +1,4 @@
-# Benchmark workload for bench/loadtest.sh: as fast as possible, no think time.
+# Benchmark workload for benches/loadtest/loadtest.sh: as fast as possible, no think time.
 from locust import FastHttpUser, task
 
 

@@ -8,12 +8,12 @@
 # Open model (keptn-native only): a target with an injected delay, a constant arrival rate,
 # percentiles compared with the delay.
 #
-# Usage: bench/loadtest.sh            (needs: wrk from Debian, locust in $LOCUST or on PATH)
+# Usage: benches/loadtest/loadtest.sh            (needs: wrk from Debian, locust in $LOCUST or on PATH)
 # Env: DURATION (default 10), USERS (64), DELAY_MS (100), RATES ("500 2000"),
-#      GEN_CPU (1), TARGET_CPU (0), LOCUST (locust), OUT (bench/results),
+#      GEN_CPU (1), TARGET_CPU (0), LOCUST (locust), OUT (benches/loadtest/results),
 #      SKIP_CLOSED=1 (open model only).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 DURATION=${DURATION:-10}
 USERS=${USERS:-64}
@@ -22,7 +22,7 @@ RATES=${RATES:-"500 2000"}
 GEN_CPU=${GEN_CPU:-1}
 TARGET_CPU=${TARGET_CPU:-0}
 LOCUST=${LOCUST:-locust}
-OUT=${OUT:-bench/results}
+OUT=${OUT:-benches/loadtest/results}
 PORT=${PORT:-18080}
 mkdir -p "$OUT"
 
@@ -55,7 +55,7 @@ printf '%-26s %10s %8s %10s %14s\n' tool requests cpu_s req/s "req/cpu_s"
 bench() { # name cmd...
   local name=$1; shift
   start_target 0
-  python3 bench/cputime.py "$OUT/cpu.txt" taskset -c "$GEN_CPU" "$@" > "$OUT/$name.log" 2>&1 || true
+  python3 benches/loadtest/cputime.py "$OUT/cpu.txt" taskset -c "$GEN_CPU" "$@" > "$OUT/$name.log" 2>&1 || true
   local served; served=$(stop_target)
   read -r cpu wall < "$OUT/cpu.txt"
   printf '%-26s %10d %8.2f %10.0f %14.0f\n' "$name" "$served" "$cpu" \
@@ -64,12 +64,12 @@ bench() { # name cmd...
 
 URL=http://127.0.0.1:$PORT
 if [ -z "${SKIP_CLOSED:-}" ]; then
-bench keptn-native "$KN" loadtest --host "$URL" --locustfile bench/fast_locustfile.py \
+bench keptn-native "$KN" loadtest --host "$URL" --locustfile benches/loadtest/fast_locustfile.py \
   --users "$USERS" --spawn-rate 100000 --run-time "${DURATION}s" --threads 1 --json
 bench wrk wrk -t1 -c"$USERS" -d"${DURATION}s" "$URL/"
-bench locust-FastHttpUser "$LOCUST" -f bench/fast_locustfile.py --headless --only-summary \
+bench locust-FastHttpUser "$LOCUST" -f benches/loadtest/fast_locustfile.py --headless --only-summary \
   -u "$USERS" -r "$USERS" -t "${DURATION}s" --host "$URL"
-bench locust-HttpUser "$LOCUST" -f bench/http_locustfile.py --headless --only-summary \
+bench locust-HttpUser "$LOCUST" -f benches/loadtest/http_locustfile.py --headless --only-summary \
   -u "$USERS" -r "$USERS" -t "${DURATION}s" --host "$URL"
 fi
 
@@ -80,7 +80,7 @@ echo "# lag_p99_ms = 99th percentile of how late the generator started requests 
 printf '%-8s %10s %10s %9s %9s %9s %9s %9s %9s %9s %10s\n' rate requests target_ms p50_ms p90_ms p95_ms p99_ms max_ms "p50_err%" "p99_err%" lag_p99_ms
 for rate in $RATES; do
   start_target "$DELAY_MS"
-  taskset -c "$GEN_CPU" "$KN" loadtest --host "$URL" --locustfile bench/fast_locustfile.py \
+  taskset -c "$GEN_CPU" "$KN" loadtest --host "$URL" --locustfile benches/loadtest/fast_locustfile.py \
     --rate "$rate" --run-time "${DURATION}s" --threads 1 --json > "$OUT/open-$rate.json" 2>/dev/null || true
   stop_target > /dev/null
   python3 - "$OUT/open-$rate.json" "$rate" "$DELAY_MS" "$(target_delay)" <<'PY'
