@@ -167,6 +167,10 @@ impl Dispatcher {
                 task,
                 kind: EventKind::Finished,
             } if self.registry.resolve(&task).map(|h| h.task()) == Some("approval") => {
+                if env.source == self.replies.source() {
+                    // Our own approval.finished, back from the subscription.
+                    return Outcome::Ignored("our own reply".into());
+                }
                 self.settle_external(env).await
             }
             EventType::Sequence { .. } => {
