@@ -290,11 +290,14 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningApp> {
         }
         let _ = pruner.await;
         let _ = http.await;
-        if tokio::time::timeout(Duration::from_secs(5), client.flush())
-            .await
-            .is_err()
+        if client.connection_state() == async_nats::connection::State::Connected
+            && tokio::time::timeout(Duration::from_secs(5), client.flush())
+                .await
+                .is_err()
         {
             warn!("NATS flush timed out; the last replies may be lost");
+        } else if client.connection_state() != async_nats::connection::State::Connected {
+            warn!("NATS is not connected at shutdown; replies not yet sent are lost");
         }
         info!("shut down");
     });

@@ -671,3 +671,62 @@ async fn a_panicking_handler_still_gets_its_finished_and_the_dispatcher_goes_on(
         );
     }
 }
+
+#[tokio::test]
+async fn nats_user_password_and_token_authentication() {
+    use keptn_native::config::Secret;
+    for (server_args, good, bad) in [
+        (
+            vec!["--user", "keptn", "--pass", "s3cret-pass"],
+            (Some("keptn"), Some("s3cret-pass"), None),
+            (Some("keptn"), Some("wrong-pass"), None),
+        ),
+        (
+            vec!["--auth", "tok-123456"],
+            (None, None, Some("tok-123456")),
+            (None, None, Some("tok-wrong")),
+        ),
+    ] {
+        let nats = NatsServer::start_with(&server_args);
+        let auth =
+            |c: &mut keptn_native::config::ServeConfig,
+             (user, pass, token): (Option<&str>, Option<&str>, Option<&str>)| {
+                c.nats.user = user.map(String::from);
+                c.nats.password = pass.map(Secret::new);
+                c.nats.token = token.map(Secret::new);
+            };
+        let mut svc = Service::start_with(&nats.url(), |c| auth(c, good)).await;
+        let opts = match good {
+            (Some(u), Some(p), _) => {
+                async_nats::ConnectOptions::with_user_and_password(u.into(), p.into())
+            }
+            (_, _, Some(t)) => async_nats::ConnectOptions::with_token(t.into()),
+            _ => async_nats::ConnectOptions::new(),
+        };
+        let peer = KeptnPeer::from_client(opts.connect(nats.url()).await.expect("connect")).await;
+        let ev = KeptnPeer::triggered(
+            "approval",
+            with_scope(json!({"result": "pass", "approval": {"pass": "automatic"}})),
+        );
+        let id = peer.publish(&ev).await;
+        assert_eq!(
+            peer.await_replies(&id, 2, WAIT).await.len(),
+            2,
+            "{server_args:?}"
+        );
+        svc.stop().await;
+
+        // Wrong credentials: the service starts (it keeps retrying) but is never ready.
+        let data = tempfile::tempdir().expect("tempdir");
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut config = keptn_native::config::ServeConfig::local(&nats.url(), data.path());
+        auth(&mut config, bad);
+        let app = keptn_native::app::start(config).await.expect("starts");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let r = reqwest::get(format!("http://{}/ready", app.http_addr))
+            .await
+            .expect("ready");
+        assert_eq!(r.status(), 503, "{server_args:?}");
+        app.shutdown().await;
+    }
+}

@@ -19,7 +19,11 @@ pub struct KeptnPeer {
 impl KeptnPeer {
     /// Connects and subscribes to every Keptn event (`sh.keptn.>`).
     pub async fn connect(url: &str) -> KeptnPeer {
-        let client = async_nats::connect(url).await.expect("connect to NATS");
+        Self::from_client(async_nats::connect(url).await.expect("connect to NATS")).await
+    }
+
+    /// Uses an already connected client (e.g. one with credentials).
+    pub async fn from_client(client: async_nats::Client) -> KeptnPeer {
         let mut sub = client.subscribe("sh.keptn.>").await.expect("subscribe");
         client.flush().await.expect("flush");
         let replies: Arc<Mutex<HashMap<String, Vec<Reply>>>> = Arc::default();

@@ -10,17 +10,25 @@ use super::{find_binary, free_port};
 pub struct NatsServer {
     pub port: u16,
     bin: PathBuf,
+    /// Extra arguments (authentication).
+    args: Vec<String>,
     child: Option<Child>,
     _dir: tempfile::TempDir,
 }
 
 impl NatsServer {
     pub fn start() -> NatsServer {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra arguments, e.g. `["--user", "u", "--pass", "p"]`.
+    pub fn start_with(args: &[&str]) -> NatsServer {
         let bin = find_binary("nats-server")
             .expect("nats-server not found: apt-get install -y nats-server");
         let mut s = NatsServer {
             port: free_port(),
             bin,
+            args: args.iter().map(|a| a.to_string()).collect(),
             child: None,
             _dir: tempfile::tempdir().expect("tempdir"),
         };
@@ -42,6 +50,7 @@ impl NatsServer {
     fn spawn(&mut self) {
         let child = Command::new(&self.bin)
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
