@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::manifest;
 use super::{
     DeployBackend, DeployConfig, DeployError, DeployRequest, DeployResult, render, request_vars,
-    validate_image, validate_name,
+    validate_name,
 };
 use crate::resources::{ResourceScope, ResourceStore};
 
@@ -225,10 +225,7 @@ impl DeployBackend for KubernetesBackend {
         req: &DeployRequest,
         cancel: &CancellationToken,
     ) -> Result<DeployResult, DeployError> {
-        validate_image(&req.image)?;
-        validate_name("project", &req.project)?;
-        validate_name("stage", &req.stage)?;
-        validate_name("service", &req.service)?;
+        req.validate()?;
         let vars = request_vars(req);
         let namespace = render(&self.namespace, &vars);
         validate_name("namespace", &namespace)?;

@@ -36,6 +36,14 @@ pub struct DeployRequest {
 }
 
 impl DeployRequest {
+    /// Checks everything an event put into the request before any backend uses it.
+    pub fn validate(&self) -> Result<(), DeployError> {
+        validate_image(&self.image)?;
+        validate_name("project", &self.project)?;
+        validate_name("stage", &self.stage)?;
+        validate_name("service", &self.service)
+    }
+
     /// The tag of the image (`latest` when there is none; the digest when given `@sha256:...`).
     pub fn tag(&self) -> &str {
         image_tag(&self.image)

@@ -18,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     DeployBackend, DeployConfig, DeployError, DeployRequest, DeployResult, render, request_vars,
-    validate_image, validate_name,
 };
 
 /// A running deployment.
@@ -143,10 +142,7 @@ impl DeployBackend for ProcessBackend {
         req: &DeployRequest,
         cancel: &CancellationToken,
     ) -> Result<DeployResult, DeployError> {
-        validate_image(&req.image)?;
-        validate_name("project", &req.project)?;
-        validate_name("stage", &req.stage)?;
-        validate_name("service", &req.service)?;
+        req.validate()?;
         let port = free_port()?;
         let argv = self.argv(req, port);
         let (program, args) = argv

@@ -580,6 +580,15 @@ mod tests {
         }
     }
 
+    /// The tutorial's delivery, context `ctx`.
+    fn delivery() -> Delivery {
+        Delivery::new(
+            Shipyard::parse(SHIPYARD).expect("shipyard"),
+            spec(),
+            "ctx".into(),
+        )
+    }
+
     fn published(actions: &[Action]) -> Vec<Event> {
         actions
             .iter()
@@ -654,11 +663,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn good_build_is_promoted_and_data_flows_between_tasks_and_stages() {
-        let mut d = Delivery::new(
-            Shipyard::parse(SHIPYARD).expect("shipyard"),
-            spec(),
-            "ctx".into(),
-        );
+        let mut d = delivery();
         let first = d.start(Instant::now());
         let all = answer(&mut d, first, |_, _| "pass");
         assert!(d.passed());
@@ -719,11 +724,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failed_qa_gate_stops_and_is_not_promoted() {
-        let mut d = Delivery::new(
-            Shipyard::parse(SHIPYARD).expect("shipyard"),
-            spec(),
-            "ctx".into(),
-        );
+        let mut d = delivery();
         let first = d.start(Instant::now());
         answer(&mut d, first, |_, task| {
             if task == "evaluation" { "fail" } else { "pass" }
@@ -735,11 +736,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn errored_task_stops_the_sequence_at_once_but_errored_pass_still_promotes() {
-        let mut d = Delivery::new(
-            Shipyard::parse(SHIPYARD).expect("shipyard"),
-            spec(),
-            "ctx".into(),
-        );
+        let mut d = delivery();
         let now = Instant::now();
         let a = d.start(now);
         let t = last_task_triggered(&a);
@@ -766,11 +763,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn finished_without_started_does_not_complete_but_prevents_the_timeout() {
-        let mut d = Delivery::new(
-            Shipyard::parse(SHIPYARD).expect("shipyard"),
-            spec(),
-            "ctx".into(),
-        );
+        let mut d = delivery();
         let t0 = Instant::now();
         let a = d.start(t0);
         let t = last_task_triggered(&a);
@@ -796,11 +789,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_task_without_any_answer_times_out_without_follow_ups() {
-        let mut d = Delivery::new(
-            Shipyard::parse(SHIPYARD).expect("shipyard"),
-            spec(),
-            "ctx".into(),
-        );
+        let mut d = delivery();
         let t0 = Instant::now();
         d.start(t0);
         assert_eq!(d.next_deadline(), Some(t0 + Duration::from_secs(600)));
@@ -823,11 +812,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn events_of_other_contexts_or_triggers_are_ignored_and_unknown_sequences_error() {
-        let mut d = Delivery::new(
-            Shipyard::parse(SHIPYARD).expect("shipyard"),
-            spec(),
-            "ctx".into(),
-        );
+        let mut d = delivery();
         let now = Instant::now();
         let a = d.start(now);
         let t = last_task_triggered(&a);
