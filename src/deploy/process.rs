@@ -219,12 +219,16 @@ pub fn job_label(req: &DeployRequest) -> String {
     format!("{}-{}-{}", req.service, req.project, req.stage)
 }
 
-/// The file_sd JSON for one target.
+/// The file_sd JSON for one target. `instance` names the service, not the process, as a
+/// Kubernetes Service address would: each new version continues the same series (a counter
+/// reset, which `rate()` handles), so an SLI window spanning a version change divides one
+/// series instead of adding up the old process's `0/0 = NaN`.
 pub fn sd_target(req: &DeployRequest, port: u16) -> serde_json::Value {
     serde_json::json!([{
         "targets": [format!("127.0.0.1:{port}")],
         "labels": {
             "job": job_label(req),
+            "instance": format!("{}.{}-{}", req.service, req.project, req.stage),
             "keptn_project": req.project,
             "keptn_stage": req.stage,
             "keptn_service": req.service,
@@ -293,5 +297,6 @@ mod tests {
         let v = sd_target(&req(), 1234);
         assert_eq!(v[0]["targets"][0], "127.0.0.1:1234");
         assert_eq!(v[0]["labels"]["job"], "helloservice-fulltour-qa");
+        assert_eq!(v[0]["labels"]["instance"], "helloservice.fulltour-qa");
     }
 }

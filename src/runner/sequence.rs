@@ -112,6 +112,8 @@ struct TaskExec {
     triggered_at: Instant,
     events: TaskEvents,
     waiting_reported: bool,
+    /// An approval that Keptn's approval rules leave to a person (known from its data).
+    manual_approval: bool,
 }
 
 #[derive(Debug)]
@@ -277,7 +279,7 @@ impl Delivery {
         }
         if t.events.is_complete() {
             self.complete_task(now, &mut out);
-        } else if t.name == "approval"
+        } else if t.manual_approval
             && t.events.started > t.events.finished.len()
             && !t.waiting_reported
         {
@@ -388,6 +390,11 @@ impl Delivery {
             &task.name,
             &task.properties,
         );
+        let manual_approval = task.name == "approval"
+            && serde_json::from_value::<crate::keptn::payload::ApprovalTriggered>(Value::Object(
+                data.clone(),
+            ))
+            .is_ok_and(|d| crate::handlers::approval::decide(&d).finish_with.is_none());
         let id = uuid::Uuid::new_v4().to_string();
         let ty = EventType::task(&task.name, EventKind::Triggered);
         out.push(Action::Publish(Box::new(event(
@@ -407,6 +414,7 @@ impl Delivery {
             triggered_at: now,
             events: TaskEvents::default(),
             waiting_reported: false,
+            manual_approval,
         });
     }
 
@@ -659,6 +667,39 @@ mod tests {
             pending = a;
         }
         all
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_is_reported_only_for_approvals_a_person_must_decide() {
+        let manual = SHIPYARD.replace("pass: \"automatic\"", "pass: \"manual\"");
+        for (shipyard, expect_wait) in [(SHIPYARD.to_string(), false), (manual, true)] {
+            let mut d = Delivery::new(
+                Shipyard::parse(&shipyard).expect("shipyard"),
+                spec(),
+                "ctx".into(),
+            );
+            let now = Instant::now();
+            let mut pending = d.start(now);
+            loop {
+                let t = last_task_triggered(&pending);
+                let started = d.on_event(&reply(&t, "started", json!({})), now);
+                if t.ty() == "sh.keptn.event.approval.triggered" {
+                    let waiting = started
+                        .iter()
+                        .any(|a| matches!(a, Action::Report(Report::WaitingForApproval { .. })));
+                    assert_eq!(waiting, expect_wait);
+                    break;
+                }
+                pending = d.on_event(
+                    &reply(
+                        &t,
+                        "finished",
+                        json!({"result": "pass", "status": "succeeded"}),
+                    ),
+                    now,
+                );
+            }
+        }
     }
 
     #[tokio::test(start_paused = true)]
