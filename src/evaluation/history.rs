@@ -190,8 +190,9 @@ impl EvaluationHistory for DatastoreHistory {
     }
 }
 
+/// What every [`EvaluationHistory`] must do, as one check each implementation's tests run.
 #[cfg(test)]
-mod tests {
+pub(crate) mod contract {
     use super::*;
     use serde_json::json;
 
@@ -203,45 +204,50 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn in_memory_filters_newest_first() {
-        let h = InMemoryHistory::new();
-        for (id, result) in [
-            ("1", "pass"),
-            ("2", "fail"),
-            ("3", "warning"),
-            ("4", "pass"),
+    /// Newest first, filtered by result, limited, per scope, with the indicator results kept.
+    pub(crate) async fn check(h: &dyn EvaluationHistory) {
+        for (id, result, v) in [
+            ("e1", "pass", 1.0),
+            ("e2", "fail", 2.0),
+            ("e3", "warning", 3.0),
+            ("e4", "pass", 4.0),
         ] {
-            h.record(
-                &scope("a"),
-                id,
-                &json!({"result": result, "evaluation": {"indicatorResults": []}}),
-            )
-            .await
-            .expect("record");
+            let data = json!({"result": result, "evaluation": {"indicatorResults": [
+                {"score": 1, "status": "pass", "value": {"metric": "rt", "value": v, "success": true}}
+            ]}});
+            h.record(&scope("s"), id, &data).await.expect("record");
         }
-        h.record(&scope("b"), "5", &json!({"result": "pass"}))
+        h.record(&scope("other"), "x", &json!({"result": "pass"}))
             .await
             .expect("record");
         let ids = |v: Vec<PreviousEvaluation>| v.into_iter().map(|p| p.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids(h.previous(&scope("a"), None, 10).await.expect("ok")),
-            ["4", "3", "2", "1"]
-        );
-        assert_eq!(
-            ids(h
-                .previous(&scope("a"), Some(&["pass"]), 10)
-                .await
-                .expect("ok")),
-            ["4", "1"]
-        );
-        assert_eq!(
-            ids(h
-                .previous(&scope("a"), Some(&["pass", "warning"]), 2)
-                .await
-                .expect("ok")),
-            ["4", "3"]
-        );
+        let prev = |include: Option<&'static [&'static str]>, limit| {
+            let scope = scope("s");
+            async move { h.previous(&scope, include, limit).await.expect("previous") }
+        };
+        assert_eq!(ids(prev(None, 10).await), ["e4", "e3", "e2", "e1"]);
+        assert_eq!(ids(prev(Some(&["pass"]), 10).await), ["e4", "e1"]);
+        assert_eq!(ids(prev(Some(&["pass", "warning"]), 2).await), ["e4", "e3"]);
+        let newest = prev(None, 1).await;
+        assert_eq!(newest[0].indicator_results.len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(svc: &str) -> HistoryScope {
+        HistoryScope {
+            project: "p".into(),
+            stage: "qa".into(),
+            service: svc.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn in_memory_keeps_the_contract() {
+        contract::check(&InMemoryHistory::new()).await;
     }
 
     #[test]

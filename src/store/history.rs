@@ -76,7 +76,6 @@ impl EvaluationHistory for StoreHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn scope(service: &str) -> HistoryScope {
         HistoryScope {
@@ -87,47 +86,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn newest_first_filtered_limited_and_persistent() {
+    async fn keeps_the_contract_and_survives_a_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let h = StoreHistory::new(Store::open(dir.path()).expect("open"));
-        for (id, result, v) in [
-            ("e1", "pass", 1.0),
-            ("e2", "fail", 2.0),
-            ("e3", "warning", 3.0),
-            ("e4", "pass", 4.0),
-        ] {
-            let data = json!({"result": result, "evaluation": {"indicatorResults": [
-                {"score": 1, "status": "pass", "value": {"metric": "rt", "value": v, "success": true}}
-            ]}});
-            h.record(&scope("s"), id, &data).await.expect("record");
-        }
-        h.record(&scope("other"), "x", &json!({"result": "pass"}))
-            .await
-            .expect("record");
-        let ids = |v: Vec<PreviousEvaluation>| v.into_iter().map(|p| p.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids(h.previous(&scope("s"), None, 10).await.expect("prev")),
-            ["e4", "e3", "e2", "e1"]
-        );
-        assert_eq!(
-            ids(h
-                .previous(&scope("s"), Some(&["pass"]), 10)
-                .await
-                .expect("prev")),
-            ["e4", "e1"]
-        );
-        assert_eq!(
-            ids(h
-                .previous(&scope("s"), Some(&["pass", "warning"]), 2)
-                .await
-                .expect("prev")),
-            ["e4", "e3"]
-        );
-        let drop_and_reopen = StoreHistory::new(Store::open(dir.path()).expect("reopen"));
-        let prev = drop_and_reopen
-            .previous(&scope("s"), None, 1)
-            .await
-            .expect("prev");
+        crate::evaluation::history::contract::check(&StoreHistory::new(
+            Store::open(dir.path()).expect("open"),
+        ))
+        .await;
+        let reopened = StoreHistory::new(Store::open(dir.path()).expect("reopen"));
+        let prev = reopened.previous(&scope("s"), None, 1).await.expect("prev");
         assert_eq!(prev[0].id, "e4");
         assert_eq!(prev[0].indicator_results.len(), 1);
     }
