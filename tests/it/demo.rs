@@ -68,3 +68,20 @@ fn the_demo_promotes_the_good_build_and_stops_the_slow_one() {
         "{slow_eval}"
     );
 }
+
+#[test]
+fn the_demo_says_how_to_install_a_missing_server() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_keptn-native"))
+        .arg("demo")
+        .env("PATH", empty.path())
+        .output()
+        .expect("run the demo");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`prometheus` is not installed")
+            && err.contains("apt-get install -y prometheus"),
+        "{err}"
+    );
+}
