@@ -730,3 +730,119 @@ async fn nats_user_password_and_token_authentication() {
         app.shutdown().await;
     }
 }
+
+/// A CA and a server certificate for 127.0.0.1, made with the `openssl` command.
+fn make_certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (apt-get install -y openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=keptn-native test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    ]);
+}
+
+#[tokio::test]
+async fn nats_over_tls_verified_with_a_ca_file() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    make_certificates(certs.path());
+    let p = |f: &str| certs.path().join(f).to_string_lossy().into_owned();
+    let nats = NatsServer::start_with(&[
+        "--tls",
+        "--tlscert",
+        &p("server.crt"),
+        "--tlskey",
+        &p("server.key"),
+    ]);
+    let ca = certs.path().join("ca.crt");
+    let mut svc = Service::start_with(&nats.url(), |c| c.nats.tls_ca_file = Some(ca.clone())).await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = async_nats::ConnectOptions::new()
+        .add_root_certificates(ca.clone())
+        .require_tls(true)
+        .connect(nats.url())
+        .await
+        .expect("TLS client");
+    let peer = KeptnPeer::from_client(client).await;
+    let ev = KeptnPeer::triggered(
+        "approval",
+        with_scope(json!({"result": "pass", "approval": {"pass": "automatic"}})),
+    );
+    let id = peer.publish(&ev).await;
+    assert_eq!(peer.await_replies(&id, 2, WAIT).await.len(), 2);
+    svc.stop().await;
+
+    // Without the CA the server's certificate is not trusted: never ready.
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut config = keptn_native::config::ServeConfig::local(&nats.url(), data.path());
+    config.nats.tls_required = true;
+    let app = keptn_native::app::start(config).await.expect("starts");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let r = reqwest::get(format!("http://{}/ready", app.http_addr))
+        .await
+        .expect("ready");
+    assert_eq!(r.status(), 503);
+    app.shutdown().await;
+}
