@@ -528,6 +528,26 @@ mod tests {
     }
 
     #[test]
+    fn task_sections_merge_field_by_field() {
+        let file: ServeArgs = serde_norway::from_str(
+            "evaluation:\n  prometheus_endpoint: http://file:9090\n  prometheus_timeout_seconds: 7\n\
+             deploy:\n  backend: helm\n",
+        )
+        .expect("yaml");
+        let mut flags = ServeArgs::default();
+        flags.evaluation.prometheus_endpoint = Some("http://flag:9090".into());
+        let c = flags.resolve(file).expect("valid");
+        assert_eq!(
+            c.evaluation.prometheus_endpoint.as_deref(),
+            Some("http://flag:9090")
+        );
+        assert_eq!(c.evaluation.prometheus_timeout_seconds, Some(7));
+        assert_eq!(c.deploy.backend.as_deref(), Some("helm"));
+        let bad: Result<ServeArgs, _> = serde_norway::from_str("deploy:\n  backnd: helm\n");
+        assert!(bad.is_err(), "unknown keys in a section are errors");
+    }
+
+    #[test]
     fn every_problem_is_reported() {
         let bad = ServeArgs {
             nats_url: Some("http://x".into()),
