@@ -102,13 +102,24 @@ pub fn run(args: RunArgs) -> ExitCode {
             let report = rt.block_on(async {
                 let service = if args.serve {
                     let _ = rustls::crypto::ring::default_provider().install_default();
-                    let work = std::env::temp_dir()
-                        .join(format!("keptn-native-run-{}", std::process::id()));
+                    let work = match tempfile::Builder::new()
+                        .prefix("keptn-native-run-")
+                        .tempdir()
+                    {
+                        Ok(w) => w,
+                        Err(e) => {
+                            return Err(crate::runner::RunError::Nats(format!(
+                                "cannot create a work directory: {e}"
+                            )));
+                        }
+                    };
                     let mut config = crate::demo::service_config(
                         &args.nats_url,
-                        &work,
+                        work.path(),
                         &args.resources,
-                        args.sd_dir.as_deref().unwrap_or(&work.join("file_sd")),
+                        args.sd_dir
+                            .as_deref()
+                            .unwrap_or(&work.path().join("file_sd")),
                         args.prometheus
                             .as_deref()
                             .unwrap_or("http://127.0.0.1:9090"),
@@ -117,7 +128,7 @@ pub fn run(args: RunArgs) -> ExitCode {
                         config.deploy.process_sd_dir = None;
                     }
                     match crate::app::start(config).await {
-                        Ok(s) => Some(s),
+                        Ok(s) => Some((s, work)),
                         Err(e) => {
                             return Err(crate::runner::RunError::Nats(format!(
                                 "cannot start the in-process service: {e:#}"
@@ -129,7 +140,7 @@ pub fn run(args: RunArgs) -> ExitCode {
                 };
                 let report =
                     run_on_nats(&args.nats_url, delivery, &args.image, &mut sink, overall).await;
-                if let Some(s) = service {
+                if let Some((s, _work)) = service {
                     s.shutdown().await;
                 }
                 report

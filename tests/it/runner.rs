@@ -298,3 +298,53 @@ async fn unreachable_nats_is_a_clear_error() {
     let e = r.expect_err("no server");
     assert!(e.to_string().contains("could not connect to NATS"), "{e}");
 }
+
+/// `run --serve`: the runner starts the service in-process and delivers through it (a
+/// deployment and a manual-free approval), with no other service on the bus.
+#[tokio::test]
+async fn run_serve_delivers_through_an_in_process_service() {
+    let nats = Nats::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shipyard = dir.path().join("shipyard.yaml");
+    std::fs::write(
+        &shipyard,
+        "apiVersion: spec.keptn.sh/0.2.2\nkind: Shipyard\nmetadata: {name: s}\nspec:\n  stages:\n    - name: qa\n      sequences:\n        - name: delivery\n          tasks:\n            - name: je-deployment\n            - name: approval\n              properties: {pass: automatic}\n",
+    )
+    .expect("shipyard");
+    let resources = dir.path().join("resources");
+    std::fs::create_dir_all(&resources).expect("mkdir");
+    let summary = dir.path().join("summary.json");
+    let out = tokio::process::Command::new(crate::harness::exe())
+        .args(["run", "--serve", "--project", "p", "--service", "s"])
+        .args(["--image", "ghcr.io/podtato-head/podtatoserver:v0.1.1"])
+        .args(["--nats-url", &nats.url(), "--task-timeout", "20s"])
+        .arg("--shipyard")
+        .arg(&shipyard)
+        .arg("--resources")
+        .arg(&resources)
+        .arg("--summary")
+        .arg(&summary)
+        .output()
+        .await
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value =
+        serde_json::from_slice(&std::fs::read(&summary).expect("summary")).expect("json");
+    let tasks = &s["sequences"][0]["tasks"];
+    assert_eq!(tasks[0]["name"], "je-deployment");
+    assert_eq!(tasks[0]["result"], "pass", "{s}");
+    assert!(
+        tasks[0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("is running on port")
+    );
+    assert_eq!(tasks[1]["name"], "approval");
+    assert_eq!(tasks[1]["result"], "pass");
+}
