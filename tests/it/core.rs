@@ -26,6 +26,16 @@ fn with_scope(extra: Value) -> Value {
     d
 }
 
+/// A nats-server, the service configured by `tweak`, and a peer playing Keptn's side.
+async fn setup(
+    tweak: impl FnOnce(&mut keptn_native::config::ServeConfig),
+) -> (NatsServer, Service, KeptnPeer) {
+    let nats = NatsServer::start();
+    let svc = Service::start_with(&nats.url(), tweak).await;
+    let peer = KeptnPeer::connect(&nats.url()).await;
+    (nats, svc, peer)
+}
+
 /// Asserts the correlation every reply must carry (§1.3).
 fn assert_correlated(reply: &Value, triggered: &Value, kind: &str) {
     let task = triggered["type"]
@@ -54,9 +64,7 @@ fn assert_correlated(reply: &Value, triggered: &Value, kind: &str) {
 
 #[tokio::test]
 async fn approval_cases_follow_keptns_approval_service() {
-    let nats = NatsServer::start();
-    let _svc = Service::start(&nats.url()).await;
-    let peer = KeptnPeer::connect(&nats.url()).await;
+    let (_nats, _svc, peer) = setup(|_| {}).await;
     let auto_manual = json!({"pass": "automatic", "warning": "manual"});
     // (data, finished result if it finishes at once, started message)
     let cases = [
@@ -126,12 +134,10 @@ async fn approval_cases_follow_keptns_approval_service() {
 
 #[tokio::test]
 async fn custom_task_names_work_through_aliases() {
-    let nats = NatsServer::start();
-    let _svc = Service::start_with(&nats.url(), |c| {
+    let (_nats, _svc, peer) = setup(|c| {
         c.task_aliases = vec![("my-gate".into(), "approval".into())];
     })
     .await;
-    let peer = KeptnPeer::connect(&nats.url()).await;
     let ev = KeptnPeer::triggered(
         "my-gate",
         with_scope(json!({"result": "pass", "approval": {"pass": "automatic"}})),
@@ -149,13 +155,8 @@ async fn custom_task_names_work_through_aliases() {
 
 #[tokio::test]
 async fn unknown_tasks_and_sequence_events_get_no_reply() {
-    let nats = NatsServer::start();
     // Subscribe to everything, so that sequence events really reach the dispatcher.
-    let svc = Service::start_with(&nats.url(), |c| {
-        c.subjects = vec!["sh.keptn.event.>".into()]
-    })
-    .await;
-    let peer = KeptnPeer::connect(&nats.url()).await;
+    let (_nats, svc, peer) = setup(|c| c.subjects = vec!["sh.keptn.event.>".into()]).await;
     let unknown = KeptnPeer::triggered("release", scope());
     let mut sequence = KeptnPeer::triggered("approval", scope());
     sequence["type"] = json!("sh.keptn.event.staging.delivery.triggered");
@@ -189,9 +190,7 @@ async fn unknown_tasks_and_sequence_events_get_no_reply() {
 
 #[tokio::test]
 async fn malformed_events_get_an_errored_reply_when_they_can_be_correlated() {
-    let nats = NatsServer::start();
-    let svc = Service::start(&nats.url()).await;
-    let peer = KeptnPeer::connect(&nats.url()).await;
+    let (_nats, svc, peer) = setup(|_| {}).await;
 
     // Wrongly typed payload: approval is a string.
     let wrong = KeptnPeer::triggered(
@@ -252,9 +251,7 @@ async fn malformed_events_get_an_errored_reply_when_they_can_be_correlated() {
 
 #[tokio::test]
 async fn a_second_delivery_of_the_same_triggered_id_gets_no_second_reply() {
-    let nats = NatsServer::start();
-    let _svc = Service::start(&nats.url()).await;
-    let peer = KeptnPeer::connect(&nats.url()).await;
+    let (_nats, _svc, peer) = setup(|_| {}).await;
     let ev = KeptnPeer::triggered(
         "approval",
         with_scope(json!({"result": "pass", "approval": {"pass": "automatic"}})),
@@ -293,13 +290,11 @@ async fn pending_ids(base: &str, token: Option<&str>) -> Vec<String> {
 
 #[tokio::test]
 async fn manual_approval_through_the_api_with_token() {
-    let nats = NatsServer::start();
     let token = "s3cret-token-for-tests";
-    let svc = Service::start_with(&nats.url(), |c| {
+    let (_nats, svc, peer) = setup(|c| {
         c.api_token = Some(keptn_native::config::Secret::new(token));
     })
     .await;
-    let peer = KeptnPeer::connect(&nats.url()).await;
     let ev = KeptnPeer::triggered(
         "approval",
         with_scope(
@@ -373,9 +368,7 @@ async fn manual_approval_through_the_api_with_token() {
 
 #[tokio::test]
 async fn an_approval_finished_sent_by_the_bridge_settles_a_pending_approval() {
-    let nats = NatsServer::start();
-    let svc = Service::start(&nats.url()).await;
-    let peer = KeptnPeer::connect(&nats.url()).await;
+    let (_nats, svc, peer) = setup(|_| {}).await;
     let ev = KeptnPeer::triggered("approval", with_scope(json!({"result": "pass"})));
     let id = peer.publish(&ev).await;
     peer.await_replies(&id, 1, WAIT).await;
@@ -410,9 +403,7 @@ async fn an_approval_finished_sent_by_the_bridge_settles_a_pending_approval() {
 
 #[tokio::test]
 async fn pending_approvals_survive_a_restart() {
-    let nats = NatsServer::start();
-    let mut svc = Service::start(&nats.url()).await;
-    let peer = KeptnPeer::connect(&nats.url()).await;
+    let (nats, mut svc, peer) = setup(|_| {}).await;
     let ev = KeptnPeer::triggered(
         "approval",
         with_scope(json!({"result": "warning", "approval": {"warning": "manual"}})),
@@ -498,13 +489,11 @@ async fn tasks_left_unfinished_by_a_dead_process_are_answered_at_start() {
 
 #[tokio::test]
 async fn events_endpoint_takes_structured_and_binary_mode_and_enforces_the_token() {
-    let nats = NatsServer::start();
     let token = "another-long-token";
-    let svc = Service::start_with(&nats.url(), |c| {
+    let (_nats, svc, peer) = setup(|c| {
         c.api_token = Some(keptn_native::config::Secret::new(token));
     })
     .await;
-    let peer = KeptnPeer::connect(&nats.url()).await;
     let http = reqwest::Client::new();
     let url = format!("{}/events", svc.base());
 

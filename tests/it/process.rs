@@ -41,37 +41,46 @@ fn invalid_configuration_lists_every_problem_and_exits_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `listen_addr`"));
 }
 
+/// `keptn-native serve` on NATS `nats_url`, HTTP on `port`, the store in `data`; killed on drop.
+fn serve(nats_url: &str, port: u16, data: &std::path::Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args([
+        "serve",
+        "--nats-url",
+        nats_url,
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .arg("--data-dir")
+    .arg(data)
+    .stdout(Stdio::null())
+    .kill_on_drop(true);
+    cmd
+}
+
+/// Whether the service on `port` becomes ready within 10 s.
+async fn ready(port: u16) -> bool {
+    let url = format!("http://127.0.0.1:{port}/ready");
+    eventually(Duration::from_secs(10), || async {
+        reqwest::get(&url)
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn sigterm_drains_and_exits_0() {
     let nats = NatsServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
-    let mut child = tokio::process::Command::new(BIN)
-        .args([
-            "serve",
-            "--nats-url",
-            &nats.url(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
+    let mut child = serve(&nats.url(), port, dir.path())
         .env("API_TOKEN", "a-token-that-must-not-be-logged")
-        .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("spawn");
-    let ready = format!("http://127.0.0.1:{port}/ready");
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            reqwest::get(&ready)
-                .await
-                .map(|r| r.status() == 200)
-                .unwrap_or(false)
-        })
-        .await
-    );
+    assert!(ready(port).await);
     let pid = child.id().expect("pid");
     let _ = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -116,34 +125,13 @@ async fn a_task_cut_off_by_a_killed_process_is_answered_after_restart() {
     )
     .expect("plan");
     let spawn = |port: u16| {
-        tokio::process::Command::new(BIN)
-            .args([
-                "serve",
-                "--nats-url",
-                &nats.url(),
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .arg("--data-dir")
-            .arg(data.path())
+        serve(&nats.url(), port, data.path())
             .arg("--resources-dir")
             .arg(resources.path())
             .env("LOADTEST_ALLOWED_HOSTS", "127.0.0.1")
-            .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
             .spawn()
             .expect("spawn")
-    };
-    let ready = |port: u16| async move {
-        let url = format!("http://127.0.0.1:{port}/ready");
-        eventually(Duration::from_secs(10), || async {
-            reqwest::get(&url)
-                .await
-                .map(|r| r.status() == 200)
-                .unwrap_or(false)
-        })
-        .await
     };
     let port = free_port();
     let mut first = spawn(port);
