@@ -304,14 +304,7 @@ fn evaluate_objectives(
         };
         if !o.has_pass() {
             r.status = "info".into();
-            r.pass_targets = empty_targets(o.pass.as_deref(), &prev, &slo.comparison);
-            r.warning_targets = empty_targets(o.warning.as_deref(), &prev, &slo.comparison);
-            r.explanation = explain(
-                o,
-                &r,
-                aggregate(&prev, &slo.comparison.aggregate_function).1,
-            );
-            results.push(r);
+            results.push(unscored(r, o, &prev, &slo.comparison));
             continue;
         }
         let usable = r.value.as_ref().is_some_and(|v| v.success);
@@ -328,14 +321,7 @@ fn evaluate_objectives(
             r.value = Some(v);
             r.status = "fail".into();
             r.score = 0.0;
-            r.pass_targets = empty_targets(o.pass.as_deref(), &prev, &slo.comparison);
-            r.warning_targets = empty_targets(o.warning.as_deref(), &prev, &slo.comparison);
-            r.explanation = explain(
-                o,
-                &r,
-                aggregate(&prev, &slo.comparison.aggregate_function).1,
-            );
-            results.push(r);
+            results.push(unscored(r, o, &prev, &slo.comparison));
             continue;
         }
         let Some(v) = r.value.as_mut() else {
@@ -392,6 +378,20 @@ fn evaluate_objectives(
         score: state,
         leftover_message,
     })
+}
+
+/// Completes an indicator that is not scored against its criteria (an info objective, or one
+/// without a usable value): every target violated, and the explanation.
+fn unscored(
+    mut r: IndicatorResult,
+    o: &Objective,
+    prev: &[&IndicatorResult],
+    cmp: &Comparison,
+) -> IndicatorResult {
+    r.pass_targets = empty_targets(o.pass.as_deref(), prev, cmp);
+    r.warning_targets = empty_targets(o.warning.as_deref(), prev, cmp);
+    r.explanation = explain(o, &r, aggregate(prev, &cmp.aggregate_function).1);
+    r
 }
 
 /// Targets of an objective that could not be evaluated: all violated, with the target values
