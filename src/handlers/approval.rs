@@ -13,8 +13,9 @@ use crate::keptn::{Finished, ResultType, StatusType, TriggeredEvent};
 pub struct ApprovalDecision {
     /// The result being approved (`data.result`, else `data.evaluation.result`).
     pub result: String,
-    /// The strategy that applies, for the `.started` message only.
-    pub strategy: &'static str,
+    /// The strategy that applies, for the `.started` message only: as written in the
+    /// shipyard (approval-service prints it verbatim), `manual` when none is given.
+    pub strategy: String,
     /// `Some(result)` to finish at once, `None` to wait for a manual decision.
     pub finish_with: Option<ResultType>,
 }
@@ -31,25 +32,23 @@ impl ApprovalDecision {
 /// The approval-service's decision, from `kk:approval-service/.../approval_triggered_event_handler.go`.
 pub fn decide(data: &ApprovalTriggered) -> ApprovalDecision {
     let mut result = data.common.result.clone();
-    if result.is_empty()
-        && let Some(ev) = &data.evaluation
-    {
-        result = ev.result.clone();
+    if result.is_empty() {
+        result = data.evaluation_result();
     }
     let strategy_of = |s: &str| {
-        if s == "automatic" {
-            "automatic"
+        if s.is_empty() {
+            "manual".to_string()
         } else {
-            "manual"
+            s.to_string()
         }
     };
     let strategy = match result.as_str() {
         "pass" => strategy_of(&data.approval.pass),
         "warning" => strategy_of(&data.approval.warning),
-        "fail" => "automatic",
-        _ => "manual",
+        "fail" => "automatic".to_string(),
+        _ => "manual".to_string(),
     };
-    let finish_with = match (result.as_str(), strategy) {
+    let finish_with = match (result.as_str(), strategy.as_str()) {
         ("pass" | "warning", "automatic") => Some(ResultType::Pass),
         ("fail", _) => Some(ResultType::Fail),
         _ => None,
@@ -98,7 +97,7 @@ mod tests {
     use serde_json::json;
 
     fn d(v: serde_json::Value) -> ApprovalDecision {
-        decide(&serde_json::from_value(v).expect("decodes"))
+        decide(&crate::keptn::golike::from_value(&v).expect("decodes"))
     }
 
     #[test]
@@ -131,6 +130,11 @@ mod tests {
         assert_eq!(p.strategy, "manual");
         let odd = d(json!({"result": "pass", "approval": {"pass": "Automatic"}}));
         assert_eq!(odd.finish_with, None, "strategy match is exact");
+        assert_eq!(
+            odd.started_message(),
+            "Approval strategy for result 'pass': Automatic",
+            "approval-service prints the strategy as written"
+        );
     }
 
     #[test]
@@ -145,5 +149,26 @@ mod tests {
             none.started_message(),
             "Approval strategy for result '': manual"
         );
+    }
+
+    #[test]
+    fn null_task_properties_are_absent_like_go() {
+        // Keptn <= 0.13 sends `"approval": null` for a task without shipyard properties.
+        let n = d(json!({"result": "pass", "approval": null, "evaluation": null, "labels": null}));
+        assert_eq!(n.finish_with, None, "no strategy: manual, not an error");
+        let folded = d(json!({"Result": "warning", "Approval": {"Warning": "automatic"}}));
+        assert_eq!(folded.finish_with, Some(ResultType::Pass));
+    }
+
+    #[test]
+    fn undecodable_evaluation_gives_no_fallback_result() {
+        // getResult decodes the data as EvaluationFinishedEventData; a type error means "".
+        let e = d(json!({"approval": {"pass": "automatic"},
+                         "evaluation": {"result": "pass", "score": "high"}}));
+        assert_eq!(e.result, "");
+        assert_eq!(e.finish_with, None);
+        let null_score = d(json!({"approval": {"pass": "automatic"},
+                                  "evaluation": {"result": "pass", "score": null}}));
+        assert_eq!(null_score.finish_with, Some(ResultType::Pass));
     }
 }

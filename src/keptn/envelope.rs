@@ -12,7 +12,8 @@ use cloudevents::{AttributesReader, Event};
 use serde_json::Value;
 
 use super::EventType;
-use super::payload::EventData;
+use super::golike::{self, GoShape, normalize};
+use super::payload::{EVENT_DATA_SHAPE, EventData};
 
 /// Why an event could not be correlated at all (no reply is possible).
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -65,18 +66,18 @@ pub struct TriggeredEvent {
 }
 
 impl TriggeredEvent {
-    /// The common part of `data`, read leniently: fields of the wrong type are dropped rather
-    /// than failing, so that a reply can always carry project/stage/service.
+    /// The common part of `data`, read as Keptn reads it (null = absent, names without regard
+    /// to case) and leniently: fields of the wrong type are dropped rather than failing, so
+    /// that a reply can always carry project/stage/service.
     pub fn scope(&self) -> EventData {
+        let data = normalize(&self.data, &EVENT_DATA_SHAPE);
         let s = |k: &str| {
-            self.data
-                .get(k)
+            data.get(k)
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string()
         };
-        let labels = self
-            .data
+        let labels = data
             .get("labels")
             .and_then(Value::as_object)
             .map(|m| {
@@ -97,12 +98,11 @@ impl TriggeredEvent {
     }
 
     /// Decodes `data` into a task's typed payload.
-    pub fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+    pub fn payload<T: serde::de::DeserializeOwned + GoShape>(&self) -> Result<T, String> {
         if !self.data.is_object() {
             return Err("event has no `data` object".to_string());
         }
-        serde_json::from_value(self.data.clone())
-            .map_err(|e| format!("invalid `data` of {}: {e}", self.ty))
+        golike::from_value(&self.data).map_err(|e| format!("invalid `data` of {}: {e}", self.ty))
     }
 
     pub fn correlation(&self) -> Correlation {
@@ -180,16 +180,45 @@ fn parse_data(bytes: &[u8]) -> (Value, Option<String>) {
 
 /// Decodes a structured-mode JSON CloudEvent (what Keptn publishes on NATS).
 pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
-    match serde_json::from_slice::<Event>(bytes) {
-        Ok(ev) => {
-            let env = Envelope::from_event(&ev);
-            if env.id.is_empty() {
-                return Err(DecodeError::MissingAttribute("id"));
-            }
-            Ok(env)
-        }
-        Err(strict) => decode_lenient(bytes, &strict.to_string()),
+    // Keptn's Go services read the envelope into a plain struct: the spec version is not
+    // checked, `null` attributes are absent and names match without regard to case.
+    let strict = match as_keptn_reads_it(bytes) {
+        Some(v) => serde_json::from_value::<Event>(v),
+        None => serde_json::from_slice::<Event>(bytes),
+    };
+    match strict {
+        Ok(ev) => from_strict(&ev),
+        Err(e) => decode_lenient(bytes, &e.to_string()),
     }
+}
+
+fn from_strict(ev: &Event) -> Result<Envelope, DecodeError> {
+    let env = Envelope::from_event(ev);
+    if env.id.is_empty() {
+        return Err(DecodeError::MissingAttribute("id"));
+    }
+    Ok(env)
+}
+
+/// The envelope with what Keptn tolerates made canonical: attribute names lower-cased,
+/// `null` attributes dropped, any `specversion` read as `1.0`. `None` when nothing changed
+/// (or the input is not a JSON object).
+fn as_keptn_reads_it(bytes: &[u8]) -> Option<Value> {
+    let Value::Object(obj) = serde_json::from_slice::<Value>(bytes).ok()? else {
+        return None;
+    };
+    let mut out = serde_json::Map::new();
+    for (k, v) in &obj {
+        if v.is_null() {
+            continue;
+        }
+        out.insert(k.to_ascii_lowercase(), v.clone());
+    }
+    if out.get("specversion").and_then(Value::as_str) != Some("0.3") {
+        out.insert("specversion".into(), Value::String("1.0".into()));
+    }
+    let out = Value::Object(out);
+    (out != Value::Object(obj)).then_some(out)
 }
 
 /// Reads what can be read from a JSON object that is not a valid CloudEvent.
@@ -280,6 +309,38 @@ mod tests {
                 .contains("not a valid CloudEvent")
         );
         assert_eq!(env.into_triggered().map(|t| t.id).as_deref(), Some("t-1"));
+    }
+
+    #[test]
+    fn specversion_is_not_checked_like_keptn() {
+        for version in ["0.2", "", "2.0"] {
+            let mut v = triggered();
+            v["specversion"] = json!(version);
+            let env = decode(v.to_string().as_bytes()).expect("decodes");
+            assert!(env.problem.is_none(), "{version}: {:?}", env.problem);
+            assert_eq!(env.keptn_context.as_deref(), Some("ctx-1"));
+        }
+        let mut v = triggered();
+        v.as_object_mut().expect("object").remove("specversion");
+        assert!(
+            decode(v.to_string().as_bytes())
+                .expect("decodes")
+                .problem
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn null_attributes_and_folded_names_are_read_like_go() {
+        let mut v = triggered();
+        let o = v.as_object_mut().expect("object");
+        o.insert("triggeredid".into(), json!(null));
+        let ctx = o.remove("shkeptncontext").expect("ctx");
+        o.insert("shKeptnContext".into(), ctx);
+        let env = decode(v.to_string().as_bytes()).expect("decodes");
+        assert!(env.problem.is_none(), "{:?}", env.problem);
+        assert_eq!(env.keptn_context.as_deref(), Some("ctx-1"));
+        assert_eq!(env.triggered_id, None);
     }
 
     #[test]

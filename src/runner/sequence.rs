@@ -391,9 +391,9 @@ impl Delivery {
             &task.properties,
         );
         let manual_approval = task.name == "approval"
-            && serde_json::from_value::<crate::keptn::payload::ApprovalTriggered>(Value::Object(
-                data.clone(),
-            ))
+            && crate::keptn::golike::from_value::<crate::keptn::payload::ApprovalTriggered>(
+                &Value::Object(data.clone()),
+            )
             .is_ok_and(|d| crate::handlers::approval::decide(&d).finish_with.is_none());
         let id = uuid::Uuid::new_v4().to_string();
         let ty = EventType::task(&task.name, EventKind::Triggered);
