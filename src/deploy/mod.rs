@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use async_trait::async_trait;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -93,6 +94,10 @@ pub trait DeployBackend: Send + Sync + 'static {
         req: &DeployRequest,
         cancel: &CancellationToken,
     ) -> Result<DeployResult, DeployError>;
+
+    /// Stops what the backend itself keeps running (the process backend's children) when the
+    /// service shuts down. Backends that hand their work to a cluster have nothing to stop.
+    async fn shutdown(&self) {}
 }
 
 /// Serve-time settings of the deployment task.
@@ -419,9 +424,42 @@ impl Backends {
         }
     }
 
+    /// Every backend the configuration can select; a Kubernetes client only when a
+    /// project/stage uses the kubernetes backend.
+    pub async fn build(
+        config: &DeployConfig,
+        http: &reqwest::Client,
+        resources: &Arc<dyn crate::resources::ResourceStore>,
+    ) -> anyhow::Result<Backends> {
+        let mut backends = Backends::new(config.clone())
+            .with(Arc::new(process::ProcessBackend::new(config, http.clone())))
+            .with(Arc::new(helm::HelmBackend::new(
+                config,
+                Arc::clone(resources),
+            )));
+        if config.uses_backend("kubernetes") {
+            let kube = kube::Client::try_default()
+                .await
+                .context("the kubernetes deployment backend needs a cluster (in-cluster service account or kubeconfig)")?;
+            backends = backends.with(Arc::new(kubernetes::KubernetesBackend::new(
+                config,
+                kube,
+                Arc::clone(resources),
+            )));
+        }
+        Ok(backends)
+    }
+
     pub fn with(mut self, backend: Arc<dyn DeployBackend>) -> Self {
         self.by_name.insert(backend.name(), backend);
         self
+    }
+
+    /// Stops what the backends keep running.
+    pub async fn shutdown(&self) {
+        for b in self.by_name.values() {
+            b.shutdown().await;
+        }
     }
 
     /// The backend configured for this project/stage.
