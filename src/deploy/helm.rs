@@ -241,11 +241,7 @@ impl DeployBackend for HelmBackend {
         cancel: &CancellationToken,
     ) -> Result<RollbackResult, DeployError> {
         req.validate()?;
-        let (release, namespace) = self.release_of(&super::Vars::from([
-            ("project", req.project.as_str()),
-            ("stage", req.stage.as_str()),
-            ("service", req.service.as_str()),
-        ]))?;
+        let (release, namespace) = self.release_of(&req.vars())?;
         let history_args: Vec<String> = [
             "history",
             &release,
@@ -303,28 +299,13 @@ impl DeployBackend for HelmBackend {
             .await?
             .unwrap_or_else(|| format!("revision {target} of {release}"));
         let uris_local = self.local_uris(&release, &namespace, cancel).await?;
-        let message = format!(
-            "Rolled back release {release} in {namespace} to revision {target}: {image} runs{}{}",
-            replaced
-                .as_ref()
-                .map(|r| format!(" instead of {r}"))
-                .unwrap_or_default(),
-            uris_local
-                .first()
-                .map(|u| format!(" at {u}"))
-                .unwrap_or_default()
-        );
-        Ok(RollbackResult {
+        Ok(RollbackResult::in_cluster(
+            req,
+            &format!("release {release} in {namespace} to revision {target}"),
             image,
             replaced,
-            deployment: DeployResult {
-                strategy: req.strategy.clone(),
-                uris_public: Vec::new(),
-                uris_local,
-                names: vec![req.strategy.clone()],
-                message,
-            },
-        })
+            uris_local,
+        ))
     }
 }
 

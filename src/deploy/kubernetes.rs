@@ -317,11 +317,7 @@ impl DeployBackend for KubernetesBackend {
         cancel: &CancellationToken,
     ) -> Result<RollbackResult, DeployError> {
         req.validate()?;
-        let vars = Vars::from([
-            ("project", req.project.as_str()),
-            ("stage", req.stage.as_str()),
-            ("service", req.service.as_str()),
-        ]);
+        let vars = req.vars();
         let namespace = render(&self.namespace, &vars);
         validate_name("namespace", &namespace)?;
         let scope = ResourceScope::service(&req.project, &req.stage, &req.service);
@@ -376,24 +372,13 @@ impl DeployBackend for KubernetesBackend {
             .await?
             .into_iter()
             .collect();
-        let message = format!(
-            "Rolled back Deployment {namespace}/{name} to revision {revision}: {image} runs{}",
-            replaced
-                .as_ref()
-                .map(|r| format!(" instead of {r}"))
-                .unwrap_or_default()
-        );
-        Ok(RollbackResult {
+        Ok(RollbackResult::in_cluster(
+            req,
+            &format!("Deployment {namespace}/{name} to revision {revision}"),
             image,
             replaced,
-            deployment: DeployResult {
-                strategy: req.strategy.clone(),
-                uris_public: Vec::new(),
-                uris_local,
-                names: vec![req.strategy.clone()],
-                message,
-            },
-        })
+            uris_local,
+        ))
     }
 }
 

@@ -71,6 +71,15 @@ impl RollbackRequest {
         validate_name("service", &self.service)
     }
 
+    /// The variables of the templates (no image: that is what the backend finds out).
+    pub fn vars(&self) -> Vars<'_> {
+        HashMap::from([
+            ("project", self.project.as_str()),
+            ("stage", self.stage.as_str()),
+            ("service", self.service.as_str()),
+        ])
+    }
+
     /// `<project>/<stage>/<service>`, for messages.
     pub fn scope(&self) -> String {
         format!("{}/{}/{}", self.project, self.stage, self.service)
@@ -88,6 +97,41 @@ pub struct RollbackResult {
     /// Where the restored version answers, as `data.deployment`.
     #[serde(skip)]
     pub deployment: DeployResult,
+}
+
+impl RollbackResult {
+    /// The result of a rollback done in a cluster: `what` was rolled back (e.g. "release x in
+    /// ns to revision 2"), `image` runs now, reachable at `uris_local`.
+    pub fn in_cluster(
+        req: &RollbackRequest,
+        what: &str,
+        image: String,
+        replaced: Option<String>,
+        uris_local: Vec<String>,
+    ) -> RollbackResult {
+        let message = format!(
+            "Rolled back {what}: {image} runs{}{}",
+            replaced
+                .as_ref()
+                .map(|r| format!(" instead of {r}"))
+                .unwrap_or_default(),
+            uris_local
+                .first()
+                .map(|u| format!(" at {u}"))
+                .unwrap_or_default()
+        );
+        RollbackResult {
+            image,
+            replaced,
+            deployment: DeployResult {
+                strategy: req.strategy.clone(),
+                uris_public: Vec::new(),
+                uris_local,
+                names: vec![req.strategy.clone()],
+                message,
+            },
+        }
+    }
 }
 
 /// `data.deployment` of `deployment.finished` (§2.3).
