@@ -1,19 +1,24 @@
 //! The CloudEvent envelope of Keptn events (§1.1): decoding from structured JSON (NATS,
 //! HTTP structured mode) or from a `cloudevents::Event` (HTTP binary mode), and encoding.
 //!
-//! Decoding is deliberately forgiving: when the strict CloudEvents decode fails (a bad `time`,
-//! a missing `source`), the event can still be answered as long as `id`, `type` and
-//! `shkeptncontext` can be read. The reason is kept in [`Envelope::problem`] so that the
-//! `.finished` event can say what was wrong.
+//! Decoding is deliberately forgiving: whatever else is wrong (a bad `time`, a missing
+//! `source`, a `data` that is not JSON or is nested too deep, a header that is not ASCII), the
+//! event can still be answered as long as `id`, `type` and `shkeptncontext` can be read. The
+//! reason is kept in [`Envelope::problem`] so that the `.finished` event can say what was
+//! wrong. Both HTTP modes and NATS go through the same rules; an empty id is no id.
 
 use chrono::{DateTime, Utc};
 use cloudevents::event::{Data, ExtensionValue};
 use cloudevents::{AttributesReader, Event};
 use serde_json::Value;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 use super::EventType;
 use super::golike::{self, GoShape, normalize};
 use super::payload::{EVENT_DATA_SHAPE, EventData};
+use crate::untrusted::{self, RawObject};
 
 /// Why an event could not be correlated at all (no reply is possible).
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -97,7 +102,7 @@ impl TriggeredEvent {
         }
     }
 
-    /// Decodes `data` into a task's typed payload.
+    /// Decodes `data` into a task's typed payload, as Keptn's Go services decode it.
     pub fn payload<T: serde::de::DeserializeOwned + GoShape>(&self) -> Result<T, String> {
         if !self.data.is_object() {
             return Err("event has no `data` object".to_string());
@@ -171,85 +176,151 @@ impl Envelope {
     }
 }
 
+/// `data` read from its raw bytes. When it cannot be used (nested too deep, not JSON), the
+/// scope fields (`project`, `stage`, `service`, `labels`) are still read from it where
+/// possible, so that the errored reply can carry them.
 fn parse_data(bytes: &[u8]) -> (Value, Option<String>) {
-    match serde_json::from_slice::<Value>(bytes) {
+    match untrusted::parse_json(bytes) {
         Ok(v) => (v, None),
-        Err(e) => (Value::Null, Some(format!("`data` is not valid JSON: {e}"))),
+        Err(e) => (
+            salvage_scope(bytes),
+            Some(format!("`data` cannot be read: {e}")),
+        ),
     }
 }
 
-/// Decodes a structured-mode JSON CloudEvent (what Keptn publishes on NATS).
-pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
-    // Keptn's Go services read the envelope into a plain struct: the spec version is not
-    // checked, `null` attributes are absent and names match without regard to case.
-    let strict = match as_keptn_reads_it(bytes) {
-        Some(v) => serde_json::from_value::<Event>(v),
-        None => serde_json::from_slice::<Event>(bytes),
-    };
-    match strict {
-        Ok(ev) => from_strict(&ev),
-        Err(e) => decode_lenient(bytes, &e.to_string()),
-    }
-}
-
-fn from_strict(ev: &Event) -> Result<Envelope, DecodeError> {
-    let env = Envelope::from_event(ev);
-    if env.id.is_empty() {
-        return Err(DecodeError::MissingAttribute("id"));
-    }
-    Ok(env)
-}
-
-/// The envelope with what Keptn tolerates made canonical: attribute names lower-cased,
-/// `null` attributes dropped, any `specversion` read as `1.0`. `None` when nothing changed
-/// (or the input is not a JSON object).
-fn as_keptn_reads_it(bytes: &[u8]) -> Option<Value> {
-    let Value::Object(obj) = serde_json::from_slice::<Value>(bytes).ok()? else {
-        return None;
+/// `project`, `stage`, `service` and `labels` of a `data` object that cannot be read whole.
+pub fn salvage_scope(bytes: &[u8]) -> Value {
+    let Ok(obj) = RawObject::parse(bytes) else {
+        return Value::Null;
     };
     let mut out = serde_json::Map::new();
-    for (k, v) in &obj {
-        if v.is_null() {
-            continue;
+    for key in ["project", "stage", "service"] {
+        if let Some(s) = obj.text(key) {
+            out.insert(key.into(), Value::String(s));
         }
-        out.insert(k.to_ascii_lowercase(), v.clone());
     }
-    if out.get("specversion").and_then(Value::as_str) != Some("0.3") {
-        out.insert("specversion".into(), Value::String("1.0".into()));
+    if let Some(labels) = obj
+        .raw("labels")
+        .and_then(|raw| untrusted::parse_json(raw).ok())
+        .filter(Value::is_object)
+    {
+        out.insert("labels".into(), labels);
     }
-    let out = Value::Object(out);
-    (out != Value::Object(obj)).then_some(out)
+    Value::Object(out)
 }
 
-/// Reads what can be read from a JSON object that is not a valid CloudEvent.
-fn decode_lenient(bytes: &[u8], strict_error: &str) -> Result<Envelope, DecodeError> {
-    let raw: Value =
-        serde_json::from_slice(bytes).map_err(|e| DecodeError::NotJson(e.to_string()))?;
-    let obj = raw
-        .as_object()
-        .ok_or_else(|| DecodeError::NotJson("top level is not an object".into()))?;
-    let s = |k: &str| {
-        obj.get(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
+/// The attributes of an event, read leniently from either HTTP mode or structured JSON.
+#[derive(Debug, Default)]
+struct Attributes {
+    id: Option<String>,
+    ty: Option<String>,
+    source: Option<String>,
+    time: Option<String>,
+    keptn_context: Option<String>,
+    triggered_id: Option<String>,
+    git_commit_id: Option<String>,
+}
+
+/// Builds the envelope: `id` and `type` are required (an empty one is absent); everything
+/// else that is wrong becomes a [`Envelope::problem`] so that the event is still answered.
+fn assemble(
+    a: Attributes,
+    data: (Value, Option<String>),
+    mut problems: Vec<String>,
+) -> Result<Envelope, DecodeError> {
+    let id = a.id.ok_or(DecodeError::MissingAttribute("id"))?;
+    let ty = a.ty.ok_or(DecodeError::MissingAttribute("type"))?;
+    if a.source.is_none() {
+        problems.push("not a valid CloudEvent: it has no `source`".into());
+    }
+    let time = match a.time {
+        None => None,
+        Some(t) => match DateTime::parse_from_rfc3339(&t) {
+            Ok(t) => Some(t.to_utc()),
+            Err(_) => {
+                problems.push(format!(
+                    "not a valid CloudEvent: `time` {:?} is not an RFC 3339 timestamp",
+                    untrusted::truncate(&untrusted::printable(&t), 64)
+                ));
+                None
+            }
+        },
     };
-    let id = s("id").ok_or(DecodeError::MissingAttribute("id"))?;
-    let ty = s("type").ok_or(DecodeError::MissingAttribute("type"))?;
-    let time = s("time").and_then(|t| DateTime::parse_from_rfc3339(&t).ok().map(|t| t.to_utc()));
+    let (data, data_problem) = data;
+    problems.extend(data_problem);
     Ok(Envelope {
         id,
-        source: s("source").unwrap_or_default(),
+        source: a.source.unwrap_or_default(),
         ty,
         time,
-        keptn_context: s("shkeptncontext"),
-        triggered_id: s("triggeredid"),
-        git_commit_id: s("gitcommitid"),
-        data: obj.get("data").cloned().unwrap_or(Value::Null),
-        problem: Some(format!("not a valid CloudEvent: {strict_error}")),
+        keptn_context: a.keptn_context,
+        triggered_id: a.triggered_id,
+        git_commit_id: a.git_commit_id,
+        data,
+        problem: (!problems.is_empty()).then(|| problems.join("; ")),
     })
 }
 
+/// Decodes a structured-mode JSON CloudEvent (what Keptn publishes on NATS). Only the
+/// top-level object has to be readable: a broken attribute or `data` costs only itself.
+pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
+    let obj = RawObject::parse(bytes).map_err(DecodeError::NotJson)?;
+    let mut problems = Vec::new();
+    if obj.trailing {
+        problems.push("not a valid CloudEvent: something follows the JSON object".into());
+    }
+    let attrs = Attributes {
+        id: obj.text("id"),
+        ty: obj.text("type"),
+        source: obj.text("source"),
+        time: obj.text("time"),
+        keptn_context: obj.text("shkeptncontext"),
+        triggered_id: obj.text("triggeredid"),
+        git_commit_id: obj.text("gitcommitid"),
+    };
+    let data = match (obj.raw("data"), obj.raw("data_base64")) {
+        (Some(raw), _) => parse_data(raw),
+        (None, Some(_)) => match obj.text("data_base64").map(|b| BASE64.decode(b.trim())) {
+            Some(Ok(bytes)) => parse_data(&bytes),
+            _ => (Value::Null, Some("`data_base64` is not base64".to_string())),
+        },
+        (None, None) => (Value::Null, None),
+    };
+    assemble(attrs, data, problems)
+}
+
+/// Decodes a binary-mode HTTP CloudEvent: attributes in `ce-*` headers, `data` in the body.
+/// Header values that are not ASCII are read lossily (and reported), never refused.
+pub fn decode_binary(headers: &http::HeaderMap, body: &[u8]) -> Result<Envelope, DecodeError> {
+    let mut problems = Vec::new();
+    let mut header = |name: &str| {
+        let v = headers.get(name)?;
+        let s = match v.to_str() {
+            Ok(s) => s.to_string(),
+            Err(_) => {
+                problems.push(format!("header {name} is not ASCII"));
+                String::from_utf8_lossy(v.as_bytes()).into_owned()
+            }
+        };
+        (!s.trim().is_empty()).then_some(s)
+    };
+    let attrs = Attributes {
+        id: header("ce-id"),
+        ty: header("ce-type"),
+        source: header("ce-source"),
+        time: header("ce-time"),
+        keptn_context: header("ce-shkeptncontext"),
+        triggered_id: header("ce-triggeredid"),
+        git_commit_id: header("ce-gitcommitid"),
+    };
+    let data = if body.iter().all(u8::is_ascii_whitespace) {
+        (Value::Null, None)
+    } else {
+        parse_data(body)
+    };
+    assemble(attrs, data, problems)
+}
 /// Encodes an event as structured-mode JSON.
 pub fn encode(ev: &Event) -> Vec<u8> {
     // Serializing a cloudevents::Event with JSON data cannot fail.
@@ -270,6 +341,34 @@ mod tests {
             "data": {"project": "sockshop", "stage": "staging", "service": "carts",
                      "labels": {"buildId": "42", "n": 3}}
         })
+    }
+
+    #[test]
+    fn specversion_is_not_checked_like_keptn() {
+        for version in ["0.2", "", "2.0"] {
+            let mut v = triggered();
+            v["specversion"] = json!(version);
+            let env = decode(v.to_string().as_bytes()).expect("decodes");
+            assert!(env.problem.is_none(), "{version}: {:?}", env.problem);
+            assert_eq!(env.keptn_context.as_deref(), Some("ctx-1"));
+        }
+        let mut v = triggered();
+        v.as_object_mut().expect("object").remove("specversion");
+        let env = decode(v.to_string().as_bytes()).expect("decodes");
+        assert!(env.problem.is_none(), "{:?}", env.problem);
+    }
+
+    #[test]
+    fn null_attributes_and_folded_names_are_read_like_go() {
+        let mut v = triggered();
+        let o = v.as_object_mut().expect("object");
+        o.insert("triggeredid".into(), json!(null));
+        let ctx = o.remove("shkeptncontext").expect("ctx");
+        o.insert("shKeptnContext".into(), ctx);
+        let env = decode(v.to_string().as_bytes()).expect("decodes");
+        assert!(env.problem.is_none(), "{:?}", env.problem);
+        assert_eq!(env.keptn_context.as_deref(), Some("ctx-1"));
+        assert_eq!(env.triggered_id, None);
     }
 
     #[test]
@@ -312,38 +411,6 @@ mod tests {
     }
 
     #[test]
-    fn specversion_is_not_checked_like_keptn() {
-        for version in ["0.2", "", "2.0"] {
-            let mut v = triggered();
-            v["specversion"] = json!(version);
-            let env = decode(v.to_string().as_bytes()).expect("decodes");
-            assert!(env.problem.is_none(), "{version}: {:?}", env.problem);
-            assert_eq!(env.keptn_context.as_deref(), Some("ctx-1"));
-        }
-        let mut v = triggered();
-        v.as_object_mut().expect("object").remove("specversion");
-        assert!(
-            decode(v.to_string().as_bytes())
-                .expect("decodes")
-                .problem
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn null_attributes_and_folded_names_are_read_like_go() {
-        let mut v = triggered();
-        let o = v.as_object_mut().expect("object");
-        o.insert("triggeredid".into(), json!(null));
-        let ctx = o.remove("shkeptncontext").expect("ctx");
-        o.insert("shKeptnContext".into(), ctx);
-        let env = decode(v.to_string().as_bytes()).expect("decodes");
-        assert!(env.problem.is_none(), "{:?}", env.problem);
-        assert_eq!(env.keptn_context.as_deref(), Some("ctx-1"));
-        assert_eq!(env.triggered_id, None);
-    }
-
-    #[test]
     fn uncorrelatable_input_is_an_error() {
         assert!(matches!(decode(b"not json"), Err(DecodeError::NotJson(_))));
         assert!(matches!(decode(b"[1,2]"), Err(DecodeError::NotJson(_))));
@@ -359,5 +426,151 @@ mod tests {
         v.as_object_mut().expect("object").remove("shkeptncontext");
         let env = decode(v.to_string().as_bytes()).expect("decodes");
         assert!(env.into_triggered().is_none());
+    }
+
+    /// A structured event whose `data` is replaced by raw bytes.
+    fn with_raw_data(data: &[u8]) -> Vec<u8> {
+        let mut v = triggered();
+        v["data"] = json!("@@");
+        let text = v.to_string();
+        let (a, b) = text.split_once("\"@@\"").expect("marker");
+        [a.as_bytes(), data, b.as_bytes()].concat()
+    }
+
+    #[test]
+    fn broken_data_is_answered_with_a_problem_and_the_scope_kept() {
+        let deep = format!(
+            r#"{{"project":"sockshop","stage":"staging","service":"carts","x":{}1{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (deep.into_bytes(), "nested 201 levels deep"),
+            (
+                br#"{"project":"sockshop","n":1e400}"#.to_vec(),
+                "number out of range",
+            ),
+            (br#"{"project":"sockshop","s":"\ud800"}"#.to_vec(), "escape"),
+            (
+                b"{\"project\":\"sockshop\",\"s\":\"\xff\"}".to_vec(),
+                "invalid unicode",
+            ),
+            (
+                b"{\"project\":\"sockshop\",\"s\":\"a\x01b\"}".to_vec(),
+                "control character",
+            ),
+            (
+                br#"{"project":"sockshop","n":NaN}"#.to_vec(),
+                "expected value",
+            ),
+        ];
+        for (data, needle) in cases {
+            let env = decode(&with_raw_data(&data)).expect("correlated");
+            let problem = env.problem.clone().unwrap_or_default();
+            assert!(problem.contains(needle), "{problem:?} lacks {needle:?}");
+            assert_eq!(env.data["project"], "sockshop", "scope kept for the reply");
+            let t = env.into_triggered().expect("answerable");
+            assert_eq!(t.id, "t-1");
+            // Whatever is kept can be stored and read back.
+            let stored = serde_json::to_string(&t).expect("ser");
+            assert!(serde_json::from_str::<TriggeredEvent>(&stored).is_ok());
+        }
+    }
+
+    #[test]
+    fn data_base64_is_read_and_limited_like_data() {
+        let mut v = triggered();
+        let data = v["data"].take();
+        let o = v.as_object_mut().expect("object");
+        o.remove("data");
+        o.insert("data_base64".into(), json!(BASE64.encode(data.to_string())));
+        let env = decode(v.to_string().as_bytes()).expect("decodes");
+        assert!(env.problem.is_none(), "{:?}", env.problem);
+        assert_eq!(env.data["project"], "sockshop");
+        let deep = format!("{}{}", "[".repeat(126), "]".repeat(126));
+        v["data_base64"] = json!(BASE64.encode(deep));
+        let env = decode(v.to_string().as_bytes()).expect("decodes");
+        assert!(
+            env.problem
+                .unwrap_or_default()
+                .contains("nested 126 levels")
+        );
+        v["data_base64"] = json!("%%%");
+        let env = decode(v.to_string().as_bytes()).expect("decodes");
+        assert!(env.problem.unwrap_or_default().contains("not base64"));
+    }
+
+    #[test]
+    fn empty_or_blank_ids_are_no_ids() {
+        for id in [json!(""), json!("  "), json!(null), json!({"a": 1})] {
+            let mut v = triggered();
+            v["id"] = id;
+            assert_eq!(
+                decode(v.to_string().as_bytes()),
+                Err(DecodeError::MissingAttribute("id"))
+            );
+        }
+        let mut v = triggered();
+        v["type"] = json!("");
+        assert_eq!(
+            decode(v.to_string().as_bytes()),
+            Err(DecodeError::MissingAttribute("type"))
+        );
+    }
+
+    fn headers(pairs: &[(&str, &[u8])]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                http::HeaderValue::from_bytes(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn binary_mode_follows_the_same_rules() {
+        let base: Vec<(&str, &[u8])> = vec![
+            ("ce-specversion", b"1.0"),
+            ("ce-id", b"b-1"),
+            ("ce-type", b"sh.keptn.event.approval.triggered"),
+            ("ce-source", b"shipyard-controller"),
+            ("ce-time", b"2023-12-01T10:10:00Z"),
+            ("ce-shkeptncontext", b"ctx-1"),
+            ("content-type", b"application/json"),
+        ];
+        let body = br#"{"project":"p","stage":"s","service":"c"}"#;
+        let env = decode_binary(&headers(&base), body).expect("decodes");
+        assert!(env.problem.is_none(), "{:?}", env.problem);
+        assert_eq!(env.keptn_context.as_deref(), Some("ctx-1"));
+        assert_eq!(env.data["stage"], "s");
+
+        let answered: Vec<(&str, &[u8], &str)> = vec![
+            ("ce-time", b"yesterday", "not an RFC 3339 timestamp"),
+            ("ce-source", b"", "no `source`"),
+            ("ce-source", b"caf\xe9", "ce-source is not ASCII"),
+        ];
+        for (name, value, needle) in answered {
+            let mut h = headers(&base);
+            h.insert(name, http::HeaderValue::from_bytes(value).expect("value"));
+            let env = decode_binary(&h, body).expect("correlated");
+            let p = env.problem.clone().unwrap_or_default();
+            assert!(p.contains(needle), "{p:?} lacks {needle:?}");
+            assert!(env.into_triggered().is_some());
+        }
+        let mut h = headers(&base);
+        h.insert("ce-id", http::HeaderValue::from_static(""));
+        assert_eq!(
+            decode_binary(&h, body),
+            Err(DecodeError::MissingAttribute("id"))
+        );
+        let deep = format!("{}{}", "[".repeat(126), "]".repeat(126));
+        let env = decode_binary(&headers(&base), deep.as_bytes()).expect("correlated");
+        assert!(
+            env.problem
+                .unwrap_or_default()
+                .contains("nested 126 levels")
+        );
     }
 }
