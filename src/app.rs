@@ -182,10 +182,9 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningApp> {
     info!(%http_addr, "HTTP API listening");
 
     let messages = TaskTracker::new();
+    let subscriptions = nats::subscribe(&client, &subjects, &config.queue_group).await?;
     let consumer = tokio::spawn(nats::consume(
-        client.clone(),
-        subjects,
-        config.queue_group.clone(),
+        subscriptions,
         Arc::clone(&dispatcher),
         messages.clone(),
         stop.clone(),

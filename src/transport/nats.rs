@@ -184,25 +184,43 @@ impl EventSink for NatsSink {
     }
 }
 
-/// Queue-subscribes to every subject and dispatches each message in its own tracked task
-/// until `stop` is cancelled; then unsubscribes, so that no new event is taken.
-pub async fn consume(
-    client: Client,
-    subjects: Vec<String>,
-    queue_group: String,
-    dispatcher: Arc<Dispatcher>,
-    tracker: TaskTracker,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
+/// How long start-up waits for NATS to confirm the subscriptions.
+const SUBSCRIBE_CONFIRM: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Queue-subscribes to every subject; returns once the server has the subscriptions (or after
+/// [`SUBSCRIBE_CONFIRM`]), so that an event published after start-up is not missed.
+pub async fn subscribe(
+    client: &Client,
+    subjects: &[String],
+    queue_group: &str,
+) -> anyhow::Result<Vec<async_nats::Subscriber>> {
     let mut subs = Vec::new();
-    for subject in &subjects {
+    for subject in subjects {
         let sub = client
-            .queue_subscribe(subject.clone(), queue_group.clone())
+            .queue_subscribe(subject.clone(), queue_group.to_string())
             .await
             .map_err(|e| anyhow::anyhow!("cannot subscribe to {subject}: {e}"))?;
         info!(%subject, queue_group = %queue_group, "subscribed");
         subs.push(sub);
     }
+    // Wait (briefly) until the server has them; when NATS is away the subscriptions are
+    // replayed on reconnect, so start-up does not wait for it.
+    match tokio::time::timeout(SUBSCRIBE_CONFIRM, client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(error = %e, "NATS did not confirm the subscriptions yet"),
+        Err(_) => warn!("NATS did not confirm the subscriptions yet"),
+    }
+    Ok(subs)
+}
+
+/// Dispatches each message of `subs` in its own tracked task until `stop` is cancelled; then
+/// unsubscribes, so that no new event is taken.
+pub async fn consume(
+    subs: Vec<async_nats::Subscriber>,
+    dispatcher: Arc<Dispatcher>,
+    tracker: TaskTracker,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     let mut merged = futures::stream::select_all(subs);
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
