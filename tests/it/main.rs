@@ -10,6 +10,7 @@ mod deploy_helm;
 mod deploy_kube;
 mod deploy_process;
 mod evaluation;
+mod exactly_once;
 mod loadtest;
 mod process;
 mod runner;
