@@ -24,12 +24,20 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::fault;
 use crate::handlers::{Registry, TaskHandler, TaskOutcome, TaskRequest};
 use crate::keptn::envelope::{Envelope, encode};
+use crate::keptn::reply::fit;
 use crate::keptn::{
-    EventKind, EventType, Finished, ReplyBuilder, ResultType, StatusType, TriggeredEvent, decode,
+    DecodeError, EventKind, EventType, Finished, ReplyBuilder, ResultType, StatusType,
+    TriggeredEvent, decode,
 };
 use crate::metrics::{Metrics, ReplyLabels, TaskLabels};
 use crate::store::{JournalState, Store};
-use crate::transport::EventSink;
+use crate::transport::{EventSink, PublishError};
+
+/// How often a reply is tried before it counts as not sent.
+const PUBLISH_ATTEMPTS: u32 = 3;
+
+/// The metric label of every event type that is not a task handled here.
+pub const OTHER: &str = "other";
 
 /// What happened to one incoming event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +91,8 @@ pub enum ApprovalError {
     NotPending(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("the decision could not be sent, so the approval is still pending: {0}")]
+    NotSent(PublishError),
 }
 
 /// Routes events to handlers and owns the reply protocol.
@@ -150,23 +160,37 @@ impl Dispatcher {
     pub async fn dispatch_bytes(self: &Arc<Self>, payload: &[u8]) -> Outcome {
         match decode(payload) {
             Ok(env) => self.dispatch(env).await,
-            Err(e) => {
-                warn!(error = %e, bytes = payload.len(), "rejected an event that cannot be correlated");
-                self.metrics.event("", "rejected");
-                Outcome::Rejected(e.to_string())
-            }
+            Err(e) => self.reject(&e, payload.len()),
         }
+    }
+
+    /// Counts and logs an event that cannot be correlated (no reply is possible).
+    pub fn reject(&self, e: &DecodeError, bytes: usize) -> Outcome {
+        warn!(error = %e, bytes, "rejected an event that cannot be correlated");
+        self.metrics.event(OTHER, "rejected");
+        Outcome::Rejected(e.to_string())
     }
 
     /// Dispatches a decoded event.
     pub async fn dispatch(self: &Arc<Self>, env: Envelope) -> Outcome {
-        let ty = env.ty.clone();
+        let label = self.type_label(&env);
         let outcome = self.route(env).await;
         if let Outcome::Rejected(why) = &outcome {
-            warn!(event.type = %ty, reason = %why, "rejected an event");
+            warn!(event.type = %label, reason = %why, "rejected an event");
         }
-        self.metrics.event(&ty, outcome.label());
+        self.metrics.event(&label, outcome.label());
         outcome
+    }
+
+    /// The `type` metric label: the event type for tasks handled here (a set the
+    /// configuration bounds), [`OTHER`] for everything else, whatever the sender chose.
+    fn type_label(&self, env: &Envelope) -> String {
+        match env.event_type() {
+            EventType::Task { task, kind } if self.registry.resolve(&task).is_some() => {
+                EventType::task(&task, kind)
+            }
+            _ => OTHER.to_string(),
+        }
     }
 
     async fn route(self: &Arc<Self>, env: Envelope) -> Outcome {
@@ -249,6 +273,7 @@ impl Dispatcher {
                     None,
                 )
                 .await
+                .is_ok()
             {
                 fault::point("after-started-published");
                 this.store.set_state(&ev.id, JournalState::Started, None);
@@ -343,7 +368,8 @@ impl Dispatcher {
     /// fails the reply is still published (the control plane needs it more than we need the
     /// record); if publishing fails it stays in the outbox for the next start.
     async fn send_finished(&self, ev: &TriggeredEvent, f: &Finished) {
-        let reply = self.replies.finished(ev, f);
+        // Trimmed first, so that what is recorded is what goes out, then and after a crash.
+        let (reply, _) = fit(self.replies.finished(ev, f), self.sink.max_payload());
         if let Err(e) = self
             .store
             .record_reply(
@@ -355,8 +381,14 @@ impl Dispatcher {
             error!(error = %e, "cannot record the .finished before publishing it");
         }
         fault::point("after-finished-recorded");
-        self.deliver_recorded(&ev.id, &ev.task, reply, Some(f))
-            .await;
+        if self
+            .deliver_recorded(&ev.id, &ev.task, reply, Some(f))
+            .await
+            .is_err()
+        {
+            // Not recorded as sent: the next start sends it from the outbox.
+            warn!("the .finished could not be sent; it stays in the outbox");
+        }
     }
 
     /// Publishes a recorded `.finished` and marks it sent once NATS has it.
@@ -366,14 +398,15 @@ impl Dispatcher {
         task: &str,
         reply: cloudevents::Event,
         f: Option<&Finished>,
-    ) {
+    ) -> Result<cloudevents::Event, PublishError> {
         self.metrics.outbox_backlog.inc();
         let sent = self.publish(task, reply, f).await;
         self.metrics.outbox_backlog.dec();
-        if sent {
+        if sent.is_ok() {
             fault::point("after-finished-published");
             self.store.set_state(id, JournalState::Finished, None);
         }
+        sent
     }
 
     fn in_flight_insert(&self, ev: &TriggeredEvent) -> Option<TriggeredEvent> {
@@ -400,8 +433,18 @@ impl Dispatcher {
         removed
     }
 
-    /// Publishes a reply; `false` if the transport did not take it (logged and counted).
-    async fn publish(&self, task: &str, event: cloudevents::Event, f: Option<&Finished>) -> bool {
+    /// Publishes a reply, trimmed to what the transport carries, retrying a failed publish
+    /// a few times. An error means the reply was not sent.
+    async fn publish(
+        &self,
+        task: &str,
+        event: cloudevents::Event,
+        f: Option<&Finished>,
+    ) -> Result<cloudevents::Event, PublishError> {
+        let (event, trimmed) = fit(event, self.sink.max_payload());
+        if let Some(note) = trimmed {
+            warn!(event.type = %event.ty(), %note, "reply trimmed to fit the transport");
+        }
         let labels = ReplyLabels {
             kind: if f.is_some() { "finished" } else { "started" },
             task: task.to_string(),
@@ -410,15 +453,23 @@ impl Dispatcher {
                 .map(|f| f.status.as_str())
                 .unwrap_or(StatusType::Succeeded.as_str()),
         };
-        match self.sink.publish(&event).await {
-            Ok(()) => {
-                self.metrics.replies.get_or_create(&labels).inc();
-                true
-            }
-            Err(e) => {
-                self.metrics.publish_errors.inc();
-                error!(error = %e, event.type = %event.ty(), "reply not published");
-                false
+        let mut attempt = 0;
+        loop {
+            match self.sink.publish(&event).await {
+                Ok(()) => {
+                    self.metrics.replies.get_or_create(&labels).inc();
+                    return Ok(event);
+                }
+                Err(e) => {
+                    self.metrics.publish_errors.inc();
+                    attempt += 1;
+                    if attempt >= PUBLISH_ATTEMPTS {
+                        error!(error = %e, event.type = %event.ty(), "reply not published");
+                        return Err(e);
+                    }
+                    warn!(error = %e, attempt, "publishing a reply failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
             }
         }
     }
@@ -464,8 +515,20 @@ impl Dispatcher {
             .ok_or_else(not_pending)?;
         self.metrics.pending_approvals.dec();
         fault::point("after-finished-recorded");
-        self.deliver_recorded(&ev.id, &ev.task, reply.clone(), Some(&f))
-            .await;
+        let reply = match self
+            .deliver_recorded(&ev.id, &ev.task, reply, Some(&f))
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => {
+                // Not sent, so not decided: the approval stays pending.
+                self.store
+                    .mark(triggered_id, JournalState::Pending, None)
+                    .await?;
+                self.metrics.pending_approvals.inc();
+                return Err(ApprovalError::NotSent(e));
+            }
+        };
         info!(
             triggered_id,
             result = result.as_str(),
@@ -494,8 +557,13 @@ impl Dispatcher {
                         .map(serde_json::from_str::<cloudevents::Event>)
                     {
                         Some(Ok(reply)) => {
-                            self.deliver_recorded(&ev.id, &ev.task, reply, None).await;
-                            info!(event.id = %ev.id, task = %ev.task, "sent a recorded .finished again");
+                            if self
+                                .deliver_recorded(&ev.id, &ev.task, reply, None)
+                                .await
+                                .is_ok()
+                            {
+                                info!(event.id = %ev.id, task = %ev.task, "sent a recorded .finished again");
+                            }
                         }
                         other => {
                             let why = match other {
@@ -518,7 +586,9 @@ impl Dispatcher {
                     let handler = self.registry.resolve(&ev.task).cloned();
                     if entry.state == JournalState::Accepted {
                         let message = handler.as_ref().and_then(|h| h.started_message(ev));
-                        self.publish(&ev.task, self.replies.started(ev, message.as_deref()), None)
+                        // Sent or not, the .finished below is what the control plane needs.
+                        let _ = self
+                            .publish(&ev.task, self.replies.started(ev, message.as_deref()), None)
                             .await;
                     }
                     if let Some(handler) = handler.filter(|_| self.rerun.load(Ordering::Relaxed))

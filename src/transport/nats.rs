@@ -176,6 +176,12 @@ pub async fn connect(
     Ok((client, state))
 }
 
+/// NATS' default `max_payload`, assumed until the server has told its own.
+const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+
+/// Room left in `max_payload` for the headers of a JetStream publish (`Nats-Msg-Id`).
+const HEADER_ROOM: usize = 256;
+
 /// Publishes replies on NATS, subject = event type: through JetStream (stable
 /// `Nats-Msg-Id`, waits for the stream's ack) once the consumer mode is JetStream, as a core
 /// publish in core mode. A reply waits until the mode is known.
@@ -242,6 +248,18 @@ impl EventSink for NatsSink {
                 .await
                 .map_err(|e| fail(e.to_string())),
             None => Err(fail("shut down before connecting to NATS".into())),
+        }
+    }
+
+    fn max_payload(&self) -> usize {
+        let max = match self.client.server_info().max_payload {
+            0 => DEFAULT_MAX_PAYLOAD,
+            n => n,
+        };
+        if *self.mode.borrow() == Some(ConsumerMode::Jetstream) {
+            max.saturating_sub(HEADER_ROOM)
+        } else {
+            max
         }
     }
 }

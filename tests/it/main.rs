@@ -11,6 +11,7 @@ mod deploy_kube;
 mod deploy_process;
 mod evaluation;
 mod exactly_once;
+mod hostile;
 mod loadtest;
 mod process;
 mod runner;
