@@ -162,14 +162,24 @@ async fn build_handlers(
                         Arc::clone(&clients.resources),
                     )));
                 if cfg.uses_backend("kubernetes") {
-                    let kube = kube::Client::try_default()
-                        .await
-                        .context("the kubernetes deployment backend needs a cluster (in-cluster service account or kubeconfig)")?;
-                    backends = backends.with(Arc::new(KubernetesBackend::new(
-                        cfg,
-                        kube,
-                        Arc::clone(&clients.resources),
-                    )));
+                    // Without cluster credentials (e.g. no role bound, so no token mounted) the
+                    // other tasks still run; each kubernetes deployment then reports why.
+                    match kube::Client::try_default().await {
+                        Ok(kube) => {
+                            backends = backends.with(Arc::new(KubernetesBackend::new(
+                                cfg,
+                                kube,
+                                Arc::clone(&clients.resources),
+                            )));
+                        }
+                        Err(e) => {
+                            let why = format!(
+                                "no Kubernetes client (in-cluster service account token or kubeconfig): {e}"
+                            );
+                            tracing::warn!(reason = %why, "kubernetes deployment backend unavailable");
+                            backends = backends.without("kubernetes", why);
+                        }
+                    }
                 }
                 registry.register(Arc::new(DeploymentHandler::new(backends)));
                 processes = Some(process);

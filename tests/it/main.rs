@@ -11,6 +11,7 @@ mod deploy_kube;
 mod deploy_process;
 mod evaluation;
 mod loadtest;
+mod pod_sandbox;
 mod process;
 mod runner;
 mod sample_service;
