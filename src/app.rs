@@ -18,19 +18,10 @@ use tracing::{error, info, warn};
 
 use crate::api::{self, ApiState};
 use crate::config::{KeptnConnection, ServeConfig};
-use crate::deploy::Backends;
-use crate::deploy::helm::HelmBackend;
-use crate::deploy::kubernetes::KubernetesBackend;
-use crate::deploy::process::ProcessBackend;
 use crate::dispatch::Dispatcher;
 use crate::evaluation::history::{DatastoreHistory, EvaluationHistory};
-use crate::evaluation::prometheus::PrometheusProvider;
-use crate::handlers::deployment::DeploymentHandler;
-use crate::handlers::evaluation::EvaluationHandler;
-use crate::handlers::test::TestHandler;
-use crate::handlers::{self, approval::ApprovalHandler};
+use crate::handlers::{self, TaskContext};
 use crate::keptn::{EventKind, EventType, ReplyBuilder};
-use crate::loadtest::metrics::LoadtestMetrics;
 use crate::metrics::Metrics;
 use crate::resources::keptn::KeptnResources;
 use crate::resources::{LocalDir, ResourceStore};
@@ -120,85 +111,13 @@ impl Clients {
     }
 }
 
-/// Registers the handlers of the enabled tasks, and the aliases. Returns what must be
-/// stopped at shutdown.
-async fn build_handlers(
-    config: &ServeConfig,
-    clients: &Clients,
-    metrics: &mut MetricsRegistry,
-) -> anyhow::Result<(handlers::Registry, Option<Arc<ProcessBackend>>)> {
-    let mut registry = handlers::Registry::new();
-    let mut processes = None;
-    for task in &config.tasks {
-        match task.as_str() {
-            "approval" => {
-                registry.register(Arc::new(ApprovalHandler));
-            }
-            "evaluation" => {
-                let prometheus = Arc::new(PrometheusProvider::new(
-                    clients.http.clone(),
-                    config.evaluation.prometheus(),
-                ));
-                registry.register(Arc::new(EvaluationHandler::new(
-                    Arc::clone(&clients.resources),
-                    prometheus,
-                    Arc::clone(&clients.history),
-                )));
-            }
-            "test" => {
-                registry.register(Arc::new(TestHandler::new(
-                    Arc::clone(&clients.resources),
-                    config.loadtest.clone(),
-                    LoadtestMetrics::register(metrics),
-                )));
-            }
-            "deployment" => {
-                let cfg = &config.deploy;
-                let process = Arc::new(ProcessBackend::new(cfg, clients.http.clone()));
-                let mut backends = Backends::new(cfg.clone())
-                    .with(process.clone())
-                    .with(Arc::new(HelmBackend::new(
-                        cfg,
-                        Arc::clone(&clients.resources),
-                    )));
-                if cfg.uses_backend("kubernetes") {
-                    // Without cluster credentials (e.g. no role bound, so no token mounted) the
-                    // other tasks still run; each kubernetes deployment then reports why.
-                    match kube::Client::try_default().await {
-                        Ok(kube) => {
-                            backends = backends.with(Arc::new(KubernetesBackend::new(
-                                cfg,
-                                kube,
-                                Arc::clone(&clients.resources),
-                            )));
-                        }
-                        Err(e) => {
-                            let why = format!(
-                                "no Kubernetes client (in-cluster service account token or kubeconfig): {e}"
-                            );
-                            tracing::warn!(reason = %why, "kubernetes deployment backend unavailable");
-                            backends = backends.without("kubernetes", why);
-                        }
-                    }
-                }
-                registry.register(Arc::new(DeploymentHandler::new(backends)));
-                processes = Some(process);
-            }
-            _ => {}
-        }
-    }
-    for (alias, task) in &config.task_aliases {
-        registry.alias(alias, task);
-    }
-    Ok((registry, processes))
-}
-
-/// The subjects to subscribe to: the configured ones, plus the `.finished` of every name the
-/// approval task answers to, so that approvals decided in Keptn's Bridge settle here too.
+/// The subjects to subscribe to: the configured ones, plus the `.finished` of every task name
+/// whose pending tasks a `.finished` from someone else settles (approvals decided in Keptn's
+/// Bridge settle here too).
 fn subjects(config: &ServeConfig, registry: &handlers::Registry) -> Vec<String> {
     let mut subjects = config.subjects.clone();
     for name in registry.task_names() {
-        if registry.resolve(&name).map(|h| h.task()) == Some("approval") {
+        if registry.settled_by_others(&name) {
             let s = EventType::task(&name, EventKind::Finished);
             if !subjects.contains(&s) {
                 subjects.push(s);
@@ -215,7 +134,15 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningApp> {
     let store = Store::open(&config.data_dir)
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let clients = Clients::build(&config, &store)?;
-    let (registry, processes) = build_handlers(&config, &clients, &mut metrics_registry).await?;
+    let tasks = Arc::new(TaskContext::new(
+        config.clone(),
+        clients.http,
+        clients.resources,
+        clients.history,
+        metrics_registry,
+    ));
+    let registry = handlers::Registry::build(&tasks, &config.tasks, &config.task_aliases).await?;
+    let metrics_registry = tasks.take_metrics();
     let subjects = subjects(&config, &registry);
     info!(tasks = ?registry.task_names(), "tasks handled natively");
 
@@ -295,9 +222,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningApp> {
         messages.close();
         messages.wait().await;
         d.drain(grace).await;
-        if let Some(p) = processes {
-            p.shutdown().await;
-        }
+        tasks.shutdown().await;
         let _ = pruner.await;
         let _ = http.await;
         if client.connection_state() == async_nats::connection::State::Connected

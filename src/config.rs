@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::dispatch::EventFilter;
+use crate::handlers::task_names;
 
 /// A value that must never be printed (tokens, passwords).
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -46,9 +47,6 @@ pub enum LogFormat {
     Text,
     Json,
 }
-
-/// The tasks keptn-native can run natively.
-pub const ALL_TASKS: [&str; 4] = ["approval", "deployment", "test", "evaluation"];
 
 /// `serve` flags. Every field is optional here; defaults are applied in [`ServeArgs::resolve`]
 /// after the YAML file, so that the file can set what flags and variables do not.
@@ -108,7 +106,7 @@ pub struct ServeArgs {
     #[arg(long, env = "DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// Tasks to run natively, comma separated. [default: approval,deployment,test,evaluation]
+    /// Tasks to run natively, comma separated. [default: every task in `handlers::TASKS`]
     #[arg(long, env = "TASKS", value_delimiter = ',')]
     pub tasks: Option<Vec<String>>,
 
@@ -347,13 +345,14 @@ impl ServeArgs {
             }
         }
         let queue_group = pick!(queue_group).unwrap_or_else(|| name.clone());
-        let tasks = pick!(tasks).unwrap_or_else(|| ALL_TASKS.map(String::from).to_vec());
+        let known = task_names();
+        let tasks = pick!(tasks).unwrap_or_else(|| known.iter().map(|t| t.to_string()).collect());
         let tasks: Vec<String> = tasks.into_iter().map(|t| t.trim().to_string()).collect();
         for t in &tasks {
-            if !ALL_TASKS.contains(&t.as_str()) {
+            if !known.contains(&t.as_str()) {
                 problems.push(format!(
                     "TASKS: unknown task {t:?} (known: {})",
-                    ALL_TASKS.join(", ")
+                    known.join(", ")
                 ));
             }
         }
@@ -364,14 +363,12 @@ impl ServeArgs {
                 continue;
             }
             match a.split_once('=') {
-                Some((alias, task))
-                    if !alias.trim().is_empty() && ALL_TASKS.contains(&task.trim()) =>
-                {
+                Some((alias, task)) if !alias.trim().is_empty() && known.contains(&task.trim()) => {
                     task_aliases.push((alias.trim().to_string(), task.trim().to_string()));
                 }
                 _ => problems.push(format!(
                     "TASK_ALIASES: {a:?} must be `name=task` with task one of {}",
-                    ALL_TASKS.join(", ")
+                    known.join(", ")
                 )),
             }
         }
@@ -507,7 +504,7 @@ mod tests {
         assert_eq!(c.subjects, vec!["sh.keptn.event.*.triggered"]);
         assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
         assert_eq!(c.shutdown_grace, Duration::from_secs(30));
-        assert_eq!(c.tasks.len(), 4);
+        assert_eq!(c.tasks, task_names());
     }
 
     #[test]

@@ -166,9 +166,9 @@ impl Dispatcher {
             EventType::Task {
                 task,
                 kind: EventKind::Finished,
-            } if self.registry.resolve(&task).map(|h| h.task()) == Some("approval") => {
+            } if self.registry.settled_by_others(&task) => {
                 if env.source == self.replies.source() {
-                    // Our own approval.finished, back from the subscription.
+                    // Our own .finished, back from the subscription.
                     return Outcome::Ignored("our own reply".into());
                 }
                 self.settle_external(env).await

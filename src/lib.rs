@@ -4,7 +4,8 @@
 //! Module map:
 //! - [`keptn`]: the event protocol (pure): types, envelope, payloads, replies.
 //! - [`dispatch`]: every incoming event's outcome; the `.started`/`.finished` protocol.
-//! - [`handlers`]: one file per task, behind the `TaskHandler` trait.
+//! - [`handlers`]: one file per task, behind the `TaskHandler` trait, registered in `TASKS`.
+//! - [`approval`]: the approval-service's rules (pure), for the handler and the runner.
 //! - [`store`]: the embedded SQLite journal and pending approvals.
 //! - [`transport`]: NATS in, replies out.
 //! - [`api`]: the HTTP API (events, probes, metrics, approvals).
@@ -20,6 +21,7 @@
 
 pub mod api;
 pub mod app;
+pub mod approval;
 pub mod cli;
 pub mod config;
 pub mod demo;

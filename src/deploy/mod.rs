@@ -93,6 +93,10 @@ pub trait DeployBackend: Send + Sync + 'static {
         req: &DeployRequest,
         cancel: &CancellationToken,
     ) -> Result<DeployResult, DeployError>;
+
+    /// Stops what the backend itself keeps running (the process backend's children) when the
+    /// service shuts down. Backends that hand their work to a cluster have nothing to stop.
+    async fn shutdown(&self) {}
 }
 
 /// Serve-time settings of the deployment task.
@@ -435,6 +439,42 @@ impl Backends {
         }
     }
 
+    /// Every backend the configuration can select; a Kubernetes client only when a
+    /// project/stage uses the kubernetes backend. Without cluster credentials (e.g. no role
+    /// bound, so no token mounted) the service still starts, and each kubernetes deployment
+    /// reports why it cannot run.
+    pub async fn build(
+        config: &DeployConfig,
+        http: &reqwest::Client,
+        resources: &Arc<dyn crate::resources::ResourceStore>,
+    ) -> anyhow::Result<Backends> {
+        let mut backends = Backends::new(config.clone())
+            .with(Arc::new(process::ProcessBackend::new(config, http.clone())))
+            .with(Arc::new(helm::HelmBackend::new(
+                config,
+                Arc::clone(resources),
+            )));
+        if config.uses_backend("kubernetes") {
+            match kube::Client::try_default().await {
+                Ok(kube) => {
+                    backends = backends.with(Arc::new(kubernetes::KubernetesBackend::new(
+                        config,
+                        kube,
+                        Arc::clone(resources),
+                    )));
+                }
+                Err(e) => {
+                    let why = format!(
+                        "no Kubernetes client (in-cluster service account token or kubeconfig): {e}"
+                    );
+                    tracing::warn!(reason = %why, "kubernetes deployment backend unavailable");
+                    backends = backends.without("kubernetes", why);
+                }
+            }
+        }
+        Ok(backends)
+    }
+
     pub fn with(mut self, backend: Arc<dyn DeployBackend>) -> Self {
         self.by_name.insert(backend.name(), backend);
         self
@@ -445,6 +485,13 @@ impl Backends {
     pub fn without(mut self, name: &'static str, reason: impl Into<String>) -> Self {
         self.unavailable.insert(name, reason.into());
         self
+    }
+
+    /// Stops what the backends keep running.
+    pub async fn shutdown(&self) {
+        for b in self.by_name.values() {
+            b.shutdown().await;
+        }
     }
 
     /// The backend configured for this project/stage.

@@ -69,15 +69,6 @@ impl ProcessBackend {
         self.running.lock().await.get(&key).map(|r| r.port)
     }
 
-    /// Stops every process this backend started.
-    pub async fn shutdown(&self) {
-        let mut running = self.running.lock().await;
-        for ((project, stage, service), mut r) in running.drain() {
-            tracing::info!(%project, %stage, %service, image = %r.image, "stopping deployed process");
-            stop(&mut r.child).await;
-        }
-    }
-
     fn argv(&self, req: &DeployRequest, port: u16) -> Vec<String> {
         let port = port.to_string();
         let mut vars = request_vars(req);
@@ -188,6 +179,15 @@ impl DeployBackend for ProcessBackend {
             names: vec![req.strategy.clone()],
             message,
         })
+    }
+
+    /// Stops every process this backend started.
+    async fn shutdown(&self) {
+        let mut running = self.running.lock().await;
+        for ((project, stage, service), mut r) in running.drain() {
+            tracing::info!(%project, %stage, %service, image = %r.image, "stopping deployed process");
+            stop(&mut r.child).await;
+        }
     }
 }
 

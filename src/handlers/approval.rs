@@ -1,64 +1,28 @@
 //! The `approval` task, with exactly the semantics of Keptn's approval-service (§5):
 //! automatic approvals finish at once, `fail` finishes with `fail`, everything else waits for
-//! a person (the HTTP API or Keptn's Bridge sends the `approval.finished`).
+//! a person (the HTTP API or Keptn's Bridge sends the `approval.finished`). The rules
+//! themselves are pure, in [`crate::approval`].
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{TaskHandler, TaskOutcome, TaskRequest};
+use super::{BuildFuture, TaskContext, TaskHandler, TaskOutcome, TaskRequest, TaskSpec};
+use crate::approval::{ApprovalDecision, decide};
 use crate::keptn::payload::ApprovalTriggered;
-use crate::keptn::{Finished, ResultType, StatusType, TriggeredEvent};
+use crate::keptn::{Finished, StatusType, TriggeredEvent};
 
-/// What the approval-service does for one `approval.triggered`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApprovalDecision {
-    /// The result being approved (`data.result`, else `data.evaluation.result`).
-    pub result: String,
-    /// The strategy that applies, for the `.started` message only.
-    pub strategy: &'static str,
-    /// `Some(result)` to finish at once, `None` to wait for a manual decision.
-    pub finish_with: Option<ResultType>,
-}
+/// `approval`: no settings; an `approval.finished` sent by someone else (Keptn's Bridge)
+/// settles a pending one.
+pub const TASK: TaskSpec = TaskSpec {
+    name: crate::approval::TASK,
+    section: None,
+    build,
+    settled_by_others: true,
+};
 
-impl ApprovalDecision {
-    pub fn started_message(&self) -> String {
-        format!(
-            "Approval strategy for result '{}': {}",
-            self.result, self.strategy
-        )
-    }
-}
-
-/// The approval-service's decision, from `kk:approval-service/.../approval_triggered_event_handler.go`.
-pub fn decide(data: &ApprovalTriggered) -> ApprovalDecision {
-    let mut result = data.common.result.clone();
-    if result.is_empty()
-        && let Some(ev) = &data.evaluation
-    {
-        result = ev.result.clone();
-    }
-    let strategy_of = |s: &str| {
-        if s == "automatic" {
-            "automatic"
-        } else {
-            "manual"
-        }
-    };
-    let strategy = match result.as_str() {
-        "pass" => strategy_of(&data.approval.pass),
-        "warning" => strategy_of(&data.approval.warning),
-        "fail" => "automatic",
-        _ => "manual",
-    };
-    let finish_with = match (result.as_str(), strategy) {
-        ("pass" | "warning", "automatic") => Some(ResultType::Pass),
-        ("fail", _) => Some(ResultType::Fail),
-        _ => None,
-    };
-    ApprovalDecision {
-        result,
-        strategy,
-        finish_with,
-    }
+fn build(_ctx: &TaskContext) -> BuildFuture<'_> {
+    Box::pin(async { Ok(Arc::new(ApprovalHandler) as Arc<dyn TaskHandler>) })
 }
 
 /// The native approval handler.
@@ -74,7 +38,7 @@ impl ApprovalHandler {
 #[async_trait]
 impl TaskHandler for ApprovalHandler {
     fn task(&self) -> &'static str {
-        "approval"
+        TASK.name
     }
 
     fn started_message(&self, event: &TriggeredEvent) -> Option<String> {
@@ -89,61 +53,5 @@ impl TaskHandler for ApprovalHandler {
                 reason: d.started_message(),
             },
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn d(v: serde_json::Value) -> ApprovalDecision {
-        decide(&serde_json::from_value(v).expect("decodes"))
-    }
-
-    #[test]
-    fn pass_and_warning_follow_their_strategy() {
-        let s = json!({"pass": "automatic", "warning": "manual"});
-        let pass = d(json!({"result": "pass", "approval": s}));
-        assert_eq!(pass.finish_with, Some(ResultType::Pass));
-        assert_eq!(
-            pass.started_message(),
-            "Approval strategy for result 'pass': automatic"
-        );
-        let warn = d(json!({"result": "warning", "approval": s}));
-        assert_eq!(warn.finish_with, None);
-        assert_eq!(warn.strategy, "manual");
-        let warn_auto = d(json!({"result": "warning", "approval": {"warning": "automatic"}}));
-        assert_eq!(warn_auto.finish_with, Some(ResultType::Pass));
-    }
-
-    #[test]
-    fn fail_finishes_with_fail_whatever_the_strategy() {
-        let f = d(json!({"result": "fail", "approval": {"pass": "manual", "warning": "manual"}}));
-        assert_eq!(f.finish_with, Some(ResultType::Fail));
-        assert_eq!(f.strategy, "automatic");
-    }
-
-    #[test]
-    fn missing_strategy_means_manual() {
-        let p = d(json!({"result": "pass"}));
-        assert_eq!(p.finish_with, None);
-        assert_eq!(p.strategy, "manual");
-        let odd = d(json!({"result": "pass", "approval": {"pass": "Automatic"}}));
-        assert_eq!(odd.finish_with, None, "strategy match is exact");
-    }
-
-    #[test]
-    fn empty_result_falls_back_to_evaluation_result() {
-        let e = d(json!({"approval": {"pass": "automatic"}, "evaluation": {"result": "pass"}}));
-        assert_eq!(e.result, "pass");
-        assert_eq!(e.finish_with, Some(ResultType::Pass));
-        let none = d(json!({"approval": {"pass": "automatic"}}));
-        assert_eq!(none.result, "");
-        assert_eq!(none.finish_with, None);
-        assert_eq!(
-            none.started_message(),
-            "Approval strategy for result '': manual"
-        );
     }
 }

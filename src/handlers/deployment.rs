@@ -2,23 +2,46 @@
 //! `data.configurationChange.values.image` with the backend configured for the project/stage
 //! and reports `data.deployment` (§2.3) the way helm-service did.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{TaskHandler, TaskOutcome, TaskRequest};
+use super::{BuildFuture, TaskContext, TaskHandler, TaskOutcome, TaskRequest, TaskSpec};
 use crate::deploy::{Backends, DeployError, DeployRequest};
 use crate::keptn::payload::DeploymentTriggered;
 use crate::keptn::{Finished, TriggeredEvent};
 
+/// `deployment`: settings in the `deploy` section; the backends are shared with the tasks
+/// that act on what was deployed.
+pub const TASK: TaskSpec = TaskSpec {
+    name: "deployment",
+    section: Some("deploy"),
+    build,
+    settled_by_others: false,
+};
+
+fn build(ctx: &TaskContext) -> BuildFuture<'_> {
+    Box::pin(async {
+        let backends = ctx.backends().await?;
+        Ok(Arc::new(DeploymentHandler::shared(backends)) as Arc<dyn TaskHandler>)
+    })
+}
+
 /// The native deployment handler.
 pub struct DeploymentHandler {
-    backends: Backends,
+    backends: Arc<Backends>,
 }
 
 impl DeploymentHandler {
     /// `backends` are already built (see [`crate::deploy`]).
     pub fn new(backends: Backends) -> Self {
+        Self::shared(Arc::new(backends))
+    }
+
+    /// A handler on backends that other tasks use too.
+    pub fn shared(backends: Arc<Backends>) -> Self {
         DeploymentHandler { backends }
     }
 }
@@ -70,7 +93,7 @@ pub fn request_of(event: &TriggeredEvent) -> Result<DeployRequest, String> {
 #[async_trait]
 impl TaskHandler for DeploymentHandler {
     fn task(&self) -> &'static str {
-        "deployment"
+        TASK.name
     }
 
     fn started_message(&self, event: &TriggeredEvent) -> Option<String> {

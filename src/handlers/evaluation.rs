@@ -12,7 +12,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::{TaskHandler, TaskOutcome, TaskRequest};
+use super::{BuildFuture, TaskContext, TaskHandler, TaskOutcome, TaskRequest, TaskSpec};
 use crate::evaluation::Slo;
 use crate::evaluation::history::{EvaluationHistory, HistoryScope};
 use crate::evaluation::prometheus::{PrometheusProvider, QueryContext, merge_sli_files};
@@ -25,6 +25,28 @@ use crate::resources::{ResourceScope, ResourceStore};
 
 /// Keptn's API accepts events up to 64 KB; we stay below with room for the envelope.
 pub const MAX_DATA_BYTES: usize = 60 * 1024;
+
+/// `evaluation`: settings (Prometheus) in the `evaluation` section.
+pub const TASK: TaskSpec = TaskSpec {
+    name: "evaluation",
+    section: Some("evaluation"),
+    build,
+    settled_by_others: false,
+};
+
+fn build(ctx: &TaskContext) -> BuildFuture<'_> {
+    Box::pin(async {
+        let prometheus = Arc::new(PrometheusProvider::new(
+            ctx.http.clone(),
+            ctx.config.evaluation.prometheus(),
+        ));
+        Ok(Arc::new(EvaluationHandler::new(
+            Arc::clone(&ctx.resources),
+            prometheus,
+            Arc::clone(&ctx.history),
+        )) as Arc<dyn TaskHandler>)
+    })
+}
 
 /// Runs evaluations with already-built clients.
 pub struct EvaluationHandler {
@@ -106,7 +128,7 @@ pub fn fit_size(e: &mut Evaluated, keptn_message_len: usize) {
 #[async_trait]
 impl TaskHandler for EvaluationHandler {
     fn task(&self) -> &'static str {
-        "evaluation"
+        TASK.name
     }
 
     async fn handle(&self, req: TaskRequest) -> anyhow::Result<TaskOutcome> {

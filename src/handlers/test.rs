@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
 
-use super::{TaskHandler, TaskOutcome, TaskRequest};
+use super::{BuildFuture, TaskContext, TaskHandler, TaskOutcome, TaskRequest, TaskSpec};
 use crate::keptn::payload::TestTriggered;
 use crate::keptn::{Finished, StatusType, TriggeredEvent};
 use crate::loadtest::{
@@ -21,6 +21,24 @@ use crate::loadtest::{
     report, target,
 };
 use crate::resources::{ResourceScope, ResourceStore};
+
+/// `test`: settings in the `loadtest` section; its metrics join the service's.
+pub const TASK: TaskSpec = TaskSpec {
+    name: "test",
+    section: Some("loadtest"),
+    build,
+    settled_by_others: false,
+};
+
+fn build(ctx: &TaskContext) -> BuildFuture<'_> {
+    Box::pin(async {
+        Ok(Arc::new(TestHandler::new(
+            Arc::clone(&ctx.resources),
+            ctx.config.loadtest.clone(),
+            ctx.register_metrics(LoadtestMetrics::register),
+        )) as Arc<dyn TaskHandler>)
+    })
+}
 
 /// Handles `test.triggered`.
 pub struct TestHandler {
@@ -129,7 +147,7 @@ impl TestHandler {
 #[async_trait]
 impl TaskHandler for TestHandler {
     fn task(&self) -> &'static str {
-        "test"
+        TASK.name
     }
 
     fn started_message(&self, _event: &TriggeredEvent) -> Option<String> {

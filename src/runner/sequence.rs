@@ -390,11 +390,7 @@ impl Delivery {
             &task.name,
             &task.properties,
         );
-        let manual_approval = task.name == "approval"
-            && serde_json::from_value::<crate::keptn::payload::ApprovalTriggered>(Value::Object(
-                data.clone(),
-            ))
-            .is_ok_and(|d| crate::handlers::approval::decide(&d).finish_with.is_none());
+        let manual_approval = crate::approval::waits_for_a_person(&task.name, &data);
         let id = uuid::Uuid::new_v4().to_string();
         let ty = EventType::task(&task.name, EventKind::Triggered);
         out.push(Action::Publish(Box::new(event(

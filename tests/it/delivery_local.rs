@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use keptn_native::deploy::process::ProcessBackend;
-use keptn_native::deploy::{Backends, DeployConfig};
+use keptn_native::deploy::{Backends, DeployBackend, DeployConfig};
 use keptn_native::handlers::deployment::DeploymentHandler;
 use keptn_native::handlers::{TaskHandler, TaskOutcome, TaskRequest};
 use keptn_native::keptn::envelope::encode;
