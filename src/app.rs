@@ -166,6 +166,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningApp> {
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.listen))?;
     let http_addr = listener.local_addr()?;
+    let closing = Arc::clone(&connectivity);
     let state = ApiState {
         dispatcher: Arc::clone(&dispatcher),
         registry: Arc::new(metrics_registry),
@@ -225,15 +226,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningApp> {
         tasks.shutdown().await;
         let _ = pruner.await;
         let _ = http.await;
-        if client.connection_state() == async_nats::connection::State::Connected
-            && tokio::time::timeout(Duration::from_secs(5), client.flush())
-                .await
-                .is_err()
-        {
-            warn!("NATS flush timed out; the last replies may be lost");
-        } else if client.connection_state() != async_nats::connection::State::Connected {
-            warn!("NATS is not connected at shutdown; replies not yet sent are lost");
-        }
+        nats::close(&client, &closing, Duration::from_secs(5)).await;
         info!("shut down");
     });
     Ok(RunningApp {

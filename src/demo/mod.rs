@@ -232,9 +232,12 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoSummary> {
             }
         }
     }
+    // In order: the service first (it answers what is running, stops the sample services and
+    // leaves NATS cleanly), then the servers it used.
     service.shutdown().await;
-    drop(prometheus);
-    drop(nats);
+    prometheus.stop().await;
+    nats.stop().await;
+    println!("\nstopped keptn-native and the sample services, then nats-server and prometheus");
     if opts.keep {
         let kept = tmp.keep();
         println!("kept {}", kept.display());

@@ -15,6 +15,13 @@ pub struct ChildServer {
     _child: Child,
 }
 
+impl ChildServer {
+    /// Stops the server and waits until it has exited.
+    pub async fn stop(mut self) {
+        let _ = self._child.kill().await;
+    }
+}
+
 /// Finds an executable on PATH (and the sbin directories Debian installs servers to).
 pub fn find(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -29,7 +36,11 @@ pub fn missing() -> Vec<String> {
     ["nats-server", "prometheus"]
         .into_iter()
         .filter(|n| find(n).is_none())
-        .map(|n| format!("`{n}` is not installed (on Debian/Ubuntu: sudo apt-get install -y {n})"))
+        .map(|n| {
+            format!(
+                "`{n}` is not installed (scripts/setup.sh installs it; or on Debian/Ubuntu: apt-get install -y {n})"
+            )
+        })
         .collect()
 }
 

@@ -30,11 +30,48 @@ const MAX_IN_FLIGHT: usize = 4096;
 #[derive(Debug, Default)]
 pub struct Connectivity {
     connected: AtomicBool,
+    closed: AtomicBool,
+    on_close: tokio::sync::Notify,
 }
 
 impl Connectivity {
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
+    }
+
+    fn mark_closed(&self) {
+        self.connected.store(false, Ordering::Relaxed);
+        self.closed.store(true, Ordering::Relaxed);
+        self.on_close.notify_waiters();
+    }
+
+    /// Waits until the connection is closed for good (after [`close`]).
+    async fn closed(&self) {
+        let notified = self.on_close.notified();
+        if !self.closed.load(Ordering::Relaxed) {
+            notified.await;
+        }
+    }
+}
+
+/// Ends the connection in order at shutdown: sends what is buffered, then drains and closes
+/// it, so that servers stopped afterwards (as `demo` and `run --serve` do) see a client that
+/// has already left instead of one that warns and reconnects. Bounded by `limit`.
+pub async fn close(client: &Client, connectivity: &Connectivity, limit: std::time::Duration) {
+    if !connectivity.is_connected() {
+        warn!("NATS is not connected at shutdown; replies not yet sent are lost");
+        return;
+    }
+    let closing = async {
+        if let Err(e) = client.flush().await {
+            warn!(error = %e, "NATS flush failed at shutdown; the last replies may be lost");
+        }
+        if client.drain().await.is_ok() {
+            connectivity.closed().await;
+        }
+    };
+    if tokio::time::timeout(limit, closing).await.is_err() {
+        warn!("NATS did not close within {limit:?}; the last replies may be lost");
     }
 }
 
@@ -76,10 +113,11 @@ pub async fn connect(
                         warn!(nats.url = %url, "NATS disconnected; reconnecting");
                     }
                     Event::Closed => {
-                        state.connected.store(false, Ordering::Relaxed);
+                        state.mark_closed();
                         metrics.nats_connected.set(0);
                         info!("NATS connection closed");
                     }
+                    Event::Draining => debug!("NATS connection draining"),
                     Event::LameDuckMode => warn!("NATS server entered lame duck mode"),
                     Event::SlowConsumer(sid) => {
                         metrics.nats_slow_consumer.inc();

@@ -21,6 +21,19 @@ fn the_demo_promotes_the_good_build_and_stops_the_slow_one() {
         stdout.contains("short demo"),
         "the shortening is stated: {stdout}"
     );
+    // It ends in order: no warning or error from a client left connected to a stopped server.
+    assert!(
+        !stderr.contains("WARN") && !stderr.contains("ERROR"),
+        "the demo ends without warnings: {stderr}"
+    );
+    let stopped = stdout
+        .find("stopped keptn-native")
+        .expect("says what it stopped");
+    let what_happened = stdout.find("== what happened").expect("summary");
+    assert!(
+        stopped < what_happened,
+        "servers stop before the summary: {stdout}"
+    );
     let s: Value =
         serde_json::from_slice(&std::fs::read(&summary).expect("summary written")).expect("json");
     assert_eq!(s["as_expected"], true);
