@@ -108,10 +108,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if include "keptn-native.usesBackend" (dict "ctx" . "backend" "kubernetes") }}
 # kubernetes backend: server-side apply of the service's Deployment and Service (create +
 # patch), the image update without manifests (get + patch), the rollout wait (get the
-# Deployment, list its Pods) and a rollback (the ReplicaSets hold the earlier revisions).
+# Deployment, list its Pods), and a rollback like `kubectl rollout undo` (list the
+# Deployment's ReplicaSets, replace the Deployment with an earlier template: update).
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, create, patch]
+  verbs: [get, create, patch, update]
 - apiGroups: [""]
   resources: [services]
   verbs: [get, create, patch]
@@ -120,7 +121,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: [list]
 - apiGroups: [apps]
   resources: [replicasets]
-  verbs: [get, list]
+  verbs: [list]
 {{- end }}
 {{- if include "keptn-native.usesBackend" (dict "ctx" . "backend" "helm") }}
 # helm backend: release records (Secrets), the objects of a typical application chart, the

@@ -6,6 +6,10 @@
 //! --set image=<image> --wait --timeout <secs>s`, then `helm get manifest` to find the released
 //! Service and report `http://<service>.<namespace>:<port>`. helm is run as a child process
 //! without a shell; arguments come from validated values only.
+//!
+//! Rolling back reads `helm history`, picks the latest `superseded` revision below the
+//! `deployed` one (a failed upgrade is never a target), runs `helm rollback <release>
+//! <revision> --wait`, and reports the image from `helm get values` and the URI as above.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -13,13 +17,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 use super::manifest;
 use super::{
-    DeployBackend, DeployConfig, DeployError, DeployRequest, DeployResult, render, request_vars,
-    validate_name,
+    DeployBackend, DeployConfig, DeployError, DeployRequest, DeployResult, RollbackRequest,
+    RollbackResult, render, request_vars, validate_name,
 };
 use crate::resources::{ResourceScope, ResourceStore};
 
@@ -77,6 +82,68 @@ impl HelmBackend {
         args
     }
 
+    /// The release and namespace of a project/stage/service, validated.
+    fn release_of(&self, vars: &super::Vars<'_>) -> Result<(String, String), DeployError> {
+        let release = render(&self.release, vars);
+        let namespace = render(&self.namespace, vars);
+        validate_name("release", &release)?;
+        validate_name("namespace", &namespace)?;
+        Ok((release, namespace))
+    }
+
+    /// `http://<service>.<namespace>:<port>` of the release's Service, if it has one.
+    async fn local_uris(
+        &self,
+        release: &str,
+        namespace: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<String>, DeployError> {
+        let get = vec![
+            "get".to_string(),
+            "manifest".into(),
+            release.to_string(),
+            "--namespace".into(),
+            namespace.to_string(),
+        ];
+        let text = self.helm(&get, cancel, Duration::from_secs(60)).await?;
+        let docs = manifest::documents(&text).map_err(DeployError::Failed)?;
+        let services = manifest::services(&docs);
+        Ok(manifest::local_uri(&services, namespace)
+            .into_iter()
+            .collect())
+    }
+
+    /// The `image` value of a revision (the current one when `None`).
+    async fn image_of(
+        &self,
+        release: &str,
+        namespace: &str,
+        revision: Option<u64>,
+        cancel: &CancellationToken,
+    ) -> Result<Option<String>, DeployError> {
+        let mut args: Vec<String> = [
+            "get",
+            "values",
+            release,
+            "--namespace",
+            namespace,
+            "--output",
+            "json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if let Some(r) = revision {
+            args.extend(["--revision".into(), r.to_string()]);
+        }
+        let text = self.helm(&args, cancel, Duration::from_secs(60)).await?;
+        let values: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_default();
+        Ok(values
+            .get("image")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string))
+    }
+
     async fn helm(
         &self,
         args: &[String],
@@ -123,11 +190,7 @@ impl DeployBackend for HelmBackend {
         cancel: &CancellationToken,
     ) -> Result<DeployResult, DeployError> {
         req.validate()?;
-        let vars = request_vars(req);
-        let release = render(&self.release, &vars);
-        let namespace = render(&self.namespace, &vars);
-        validate_name("release", &release)?;
-        validate_name("namespace", &namespace)?;
+        let (release, namespace) = self.release_of(&request_vars(req))?;
 
         let uri = format!("charts/{}.tgz", req.service);
         let scope = ResourceScope::service(&req.project, &req.stage, &req.service);
@@ -159,19 +222,7 @@ impl DeployBackend for HelmBackend {
         self.helm(&args, cancel, self.timeout + Duration::from_secs(30))
             .await?;
 
-        let get = vec![
-            "get".to_string(),
-            "manifest".into(),
-            release.clone(),
-            "--namespace".into(),
-            namespace.clone(),
-        ];
-        let text = self.helm(&get, cancel, Duration::from_secs(60)).await?;
-        let docs = manifest::documents(&text).map_err(DeployError::Failed)?;
-        let services = manifest::services(&docs);
-        let uris_local: Vec<String> = manifest::local_uri(&services, &namespace)
-            .into_iter()
-            .collect();
+        let uris_local = self.local_uris(&release, &namespace, cancel).await?;
         let message = match uris_local.first() {
             Some(u) => format!(
                 "Successfully deployed {} as release {release} in {namespace}: {u}",
@@ -190,6 +241,102 @@ impl DeployBackend for HelmBackend {
             message,
         })
     }
+
+    async fn rollback(
+        &self,
+        req: &RollbackRequest,
+        cancel: &CancellationToken,
+    ) -> Result<RollbackResult, DeployError> {
+        req.validate()?;
+        let (release, namespace) = self.release_of(&req.vars())?;
+        let history_args: Vec<String> = [
+            "history",
+            &release,
+            "--namespace",
+            &namespace,
+            "--max",
+            "256",
+            "--output",
+            "json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let history: Vec<Revision> = match self
+            .helm(&history_args, cancel, Duration::from_secs(60))
+            .await
+        {
+            Ok(text) => serde_json::from_str(text.trim()).map_err(|e| {
+                DeployError::Failed(format!("helm history of {release}: unexpected output: {e}"))
+            })?,
+            Err(DeployError::Failed(m)) if m.contains("not found") => {
+                return Err(DeployError::NothingToRollBack(format!(
+                    "release {release} does not exist in {namespace}"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let target = rollback_revision(&history).ok_or_else(|| {
+            DeployError::NothingToRollBack(format!(
+                "release {release} in {namespace} has no earlier successful revision (revisions: {})",
+                history
+                    .iter()
+                    .map(|r| format!("{} {}", r.revision, r.status))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let replaced = self.image_of(&release, &namespace, None, cancel).await?;
+        let args: Vec<String> = [
+            "rollback".to_string(),
+            release.clone(),
+            target.to_string(),
+            "--namespace".into(),
+            namespace.clone(),
+            "--wait".into(),
+            "--timeout".into(),
+            format!("{}s", self.timeout.as_secs()),
+        ]
+        .into();
+        tracing::info!(%release, %namespace, revision = target, "helm rollback");
+        self.helm(&args, cancel, self.timeout + Duration::from_secs(30))
+            .await?;
+        let image = self
+            .image_of(&release, &namespace, Some(target), cancel)
+            .await?
+            .unwrap_or_else(|| format!("revision {target} of {release}"));
+        let uris_local = self.local_uris(&release, &namespace, cancel).await?;
+        Ok(RollbackResult::in_cluster(
+            req,
+            &format!("release {release} in {namespace} to revision {target}"),
+            image,
+            replaced,
+            uris_local,
+        ))
+    }
+}
+
+/// One entry of `helm history --output json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Revision {
+    pub revision: u64,
+    #[serde(default)]
+    pub status: String,
+}
+
+/// The revision `helm rollback` restores (pure): the latest `superseded` one below the
+/// `deployed` one. `None` when there is none (a single revision, or only failed ones).
+pub fn rollback_revision(history: &[Revision]) -> Option<u64> {
+    let current = history
+        .iter()
+        .filter(|r| r.status == "deployed")
+        .map(|r| r.revision)
+        .max()?;
+    history
+        .iter()
+        .filter(|r| r.revision < current && r.status == "superseded")
+        .map(|r| r.revision)
+        .max()
 }
 
 fn tail(s: &str, max: usize) -> &str {
@@ -249,6 +396,36 @@ mod tests {
         assert_eq!(
             &args[..6],
             ["upgrade", "--install", "r", "c.tgz", "--namespace", "p-s"]
+        );
+    }
+
+    #[test]
+    fn rollback_goes_to_the_latest_superseded_revision_below_the_deployed_one() {
+        let h = |v: &[(u64, &str)]| -> Vec<Revision> {
+            v.iter()
+                .map(|(r, s)| Revision {
+                    revision: *r,
+                    status: s.to_string(),
+                })
+                .collect()
+        };
+        assert_eq!(
+            rollback_revision(&h(&[(1, "superseded"), (2, "superseded"), (3, "deployed")])),
+            Some(2)
+        );
+        assert_eq!(
+            rollback_revision(&h(&[(1, "superseded"), (2, "failed"), (3, "deployed")])),
+            Some(1),
+            "a failed upgrade is never a target"
+        );
+        assert_eq!(rollback_revision(&h(&[(1, "deployed")])), None);
+        assert_eq!(
+            rollback_revision(&h(&[(1, "failed"), (2, "deployed")])),
+            None
+        );
+        assert_eq!(
+            rollback_revision(&h(&[(1, "superseded"), (2, "failed")])),
+            None
         );
     }
 

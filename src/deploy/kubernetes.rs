@@ -8,24 +8,30 @@
 //! Then waits like `kubectl rollout status` ([`rollout_state`]) with a timeout, failing fast on
 //! image pull errors, crash loops and an exceeded progress deadline ([`pod_failure`]), and
 //! reports `http://<service>.<namespace>:<port>` from the Service.
+//!
+//! Rolling back does what `kubectl rollout undo` does: among the Deployment's ReplicaSets
+//! (the revision history Kubernetes keeps), the one with the highest revision below the
+//! current one and another pod template ([`previous_template`]) gives back its template
+//! (without `pod-template-hash`); the Deployment is replaced with it, and the rollout is waited
+//! for as above.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Namespace, Pod, PodTemplateSpec, Service};
 use kube::Client;
 use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::manifest;
 use super::{
-    DeployBackend, DeployConfig, DeployError, DeployRequest, DeployResult, render, request_vars,
-    validate_name,
+    DeployBackend, DeployConfig, DeployError, DeployRequest, DeployResult, RollbackRequest,
+    RollbackResult, Vars, render, request_vars, validate_name,
 };
 use crate::resources::{ResourceScope, ResourceStore};
 
@@ -199,6 +205,33 @@ impl KubernetesBackend {
         }
     }
 
+    /// The Deployment of a service: the first one in its manifests, else `<service>`.
+    async fn deployment_name(
+        &self,
+        vars: &Vars<'_>,
+        scope: &ResourceScope,
+        service: &str,
+        commit: Option<&str>,
+    ) -> Result<String, DeployError> {
+        let uri = render(&self.manifest, vars);
+        let Some(bytes) = self
+            .resources
+            .get(scope, &uri, commit)
+            .await
+            .map_err(|e| DeployError::Failed(e.to_string()))?
+        else {
+            return Ok(service.to_string());
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let docs = manifest::documents(&text).map_err(DeployError::Failed)?;
+        Ok(docs
+            .iter()
+            .find(|d| d.get("kind").and_then(Value::as_str) == Some("Deployment"))
+            .and_then(|d| d.pointer("/metadata/name").and_then(Value::as_str))
+            .unwrap_or(service)
+            .to_string())
+    }
+
     async fn local_uri(
         &self,
         namespace: &str,
@@ -283,6 +316,76 @@ impl DeployBackend for KubernetesBackend {
             names: vec![req.strategy.clone()],
         })
     }
+
+    async fn rollback(
+        &self,
+        req: &RollbackRequest,
+        cancel: &CancellationToken,
+    ) -> Result<RollbackResult, DeployError> {
+        req.validate()?;
+        let vars = req.vars();
+        let namespace = render(&self.namespace, &vars);
+        validate_name("namespace", &namespace)?;
+        let scope = ResourceScope::service(&req.project, &req.stage, &req.service);
+        let name = self
+            .deployment_name(&vars, &scope, &req.service, req.git_commit_id.as_deref())
+            .await?;
+        let work = async {
+            let api: Api<Deployment> = Api::namespaced(self.client.clone(), &namespace);
+            let current = api
+                .get_opt(&name)
+                .await
+                .map_err(|e| api_error(&format!("get Deployment {namespace}/{name}"), e))?
+                .ok_or_else(|| {
+                    DeployError::NothingToRollBack(format!(
+                        "there is no Deployment {namespace}/{name}"
+                    ))
+                })?;
+            let rs_api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &namespace);
+            let mut params = ListParams::default();
+            if let Some(selector) = selector_of(&current) {
+                params = params.labels(&selector);
+            }
+            let sets = rs_api
+                .list(&params)
+                .await
+                .map_err(|e| api_error(&format!("list ReplicaSets of {namespace}/{name}"), e))?;
+            let (revision, template) = previous_template(&current, &sets.items).map_err(|why| {
+                DeployError::NothingToRollBack(format!("Deployment {namespace}/{name}: {why}"))
+            })?;
+            let replaced = template_image(current.spec.as_ref().map(|s| &s.template), &name);
+            let image = template_image(Some(&template), &name).unwrap_or_default();
+            let mut restored = current;
+            if let Some(spec) = restored.spec.as_mut() {
+                spec.template = template;
+            }
+            restored.status = None;
+            tracing::info!(%namespace, deployment = %name, revision, %image, "rollout undo");
+            // A replace, not a patch: the whole template of that revision comes back, and the
+            // resourceVersion makes a concurrent change fail instead of being overwritten.
+            api.replace(&name, &PostParams::default(), &restored)
+                .await
+                .map_err(|e| api_error(&format!("restore Deployment {namespace}/{name}"), e))?;
+            self.wait_rollout(&namespace, &name, &image, cancel).await?;
+            Ok::<_, DeployError>((revision, image, replaced))
+        };
+        let (revision, image, replaced) = tokio::select! {
+            _ = cancel.cancelled() => return Err(DeployError::Cancelled),
+            r = work => r?,
+        };
+        let uris_local: Vec<String> = self
+            .local_uri(&namespace, &req.service)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(RollbackResult::in_cluster(
+            req,
+            &format!("Deployment {namespace}/{name} to revision {revision}"),
+            image,
+            replaced,
+            uris_local,
+        ))
+    }
 }
 
 fn apply_params() -> PatchParams {
@@ -355,6 +458,65 @@ fn selector_of(d: &Deployment) -> Option<String> {
             .collect::<Vec<_>>()
             .join(","),
     )
+}
+
+const REVISION: &str = "deployment.kubernetes.io/revision";
+
+fn revision_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<i64> {
+    meta.annotations.as_ref()?.get(REVISION)?.parse().ok()
+}
+
+/// A pod template as a revision compares it: without the `pod-template-hash` label the
+/// ReplicaSet controller adds.
+fn without_hash(mut t: PodTemplateSpec) -> PodTemplateSpec {
+    if let Some(labels) = t.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+        labels.remove("pod-template-hash");
+    }
+    t
+}
+
+/// The template `kubectl rollout undo` restores (pure): among the ReplicaSets the Deployment
+/// owns, the highest revision below the current one (the Deployment's revision annotation,
+/// else the highest) whose template differs from the current template.
+pub fn previous_template(
+    d: &Deployment,
+    sets: &[ReplicaSet],
+) -> Result<(i64, PodTemplateSpec), String> {
+    let name = d.metadata.name.as_deref().unwrap_or_default();
+    let owned: Vec<(i64, &ReplicaSet)> = sets
+        .iter()
+        .filter(|rs| {
+            rs.metadata.owner_references.iter().flatten().any(|o| {
+                o.kind == "Deployment"
+                    && o.name == name
+                    && d.metadata.uid.as_ref().is_none_or(|uid| *uid == o.uid)
+            })
+        })
+        .filter_map(|rs| Some((revision_of(&rs.metadata)?, rs)))
+        .collect();
+    let current = revision_of(&d.metadata)
+        .or_else(|| owned.iter().map(|(r, _)| *r).max())
+        .ok_or("it has no rollout history (no ReplicaSet with a revision)")?;
+    let current_template = d.spec.as_ref().map(|s| without_hash(s.template.clone()));
+    owned
+        .iter()
+        .filter(|(r, _)| *r < current)
+        .filter_map(|(r, rs)| {
+            let t = without_hash(rs.spec.as_ref()?.template.clone()?);
+            (Some(&t) != current_template.as_ref()).then_some((*r, t))
+        })
+        .max_by_key(|(r, _)| *r)
+        .ok_or_else(|| format!("revision {current} is the only one in its rollout history"))
+}
+
+/// The image of the container named like the Deployment, else of the first container.
+fn template_image(t: Option<&PodTemplateSpec>, name: &str) -> Option<String> {
+    let containers = &t?.spec.as_ref()?.containers;
+    containers
+        .iter()
+        .find(|c| c.name == name)
+        .or_else(|| containers.first())
+        .and_then(|c| c.image.clone())
 }
 
 /// Where a rollout stands.
@@ -528,6 +690,55 @@ mod tests {
             "old version's pods are ignored"
         );
         assert!(pod_failure(&[pod("img:v2", "ContainerCreating")], "img:v2").is_none());
+    }
+
+    #[test]
+    fn undo_restores_the_previous_revision_with_another_template() {
+        let tpl = |image: &str, hash: &str| {
+            json!({"metadata": {"labels": {"app": "d", "pod-template-hash": hash}},
+                "spec": {"containers": [{"name": "d", "image": image}]}})
+        };
+        let rs = |name: &str, rev: u32, image: &str, owner: &str| -> ReplicaSet {
+            serde_json::from_value(json!({"metadata": {"name": name,
+                "annotations": {REVISION: rev.to_string()},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": owner, "uid": "u1"}]},
+                "spec": {"selector": {}, "template": tpl(image, name)}}))
+            .expect("rs")
+        };
+        let d = dep(
+            json!({"metadata": {"name": "d", "uid": "u1", "annotations": {REVISION: "3"}},
+            "spec": {"selector": {"matchLabels": {"app": "d"}},
+                "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [{"name": "d", "image": "img:v3"}]}}}}),
+        );
+        let sets = [
+            rs("d-1", 1, "img:v1", "d"),
+            rs("d-2", 2, "img:v2", "d"),
+            rs("d-3", 3, "img:v3", "d"),
+            rs("other-9", 2, "img:x", "other"),
+        ];
+        let (rev, t) = previous_template(&d, &sets).expect("previous");
+        assert_eq!(rev, 2);
+        assert_eq!(template_image(Some(&t), "d").as_deref(), Some("img:v2"));
+        assert!(
+            !t.metadata
+                .and_then(|m| m.labels)
+                .is_some_and(|l| l.contains_key("pod-template-hash")),
+            "the hash label is the ReplicaSet's, not the template's"
+        );
+        // Revision 2 has the current template (a redeploy of the same image): go to 1.
+        let same = [
+            rs("d-1", 1, "img:v1", "d"),
+            rs("d-2", 2, "img:v3", "d"),
+            rs("d-3", 3, "img:v3", "d"),
+        ];
+        assert_eq!(previous_template(&d, &same).map(|(r, _)| r), Ok(1));
+        assert!(
+            previous_template(&d, &[rs("d-3", 3, "img:v3", "d")])
+                .is_err_and(|e| e.contains("only one"))
+        );
+        let mut fresh = d.clone();
+        fresh.metadata.annotations = None;
+        assert!(previous_template(&fresh, &[]).is_err_and(|e| e.contains("no rollout history")));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Deployment backends: how the `deployment` task puts an image into a stage.
 //!
-//! One trait, [`DeployBackend`], three implementations chosen per project/stage by
+//! One trait, [`DeployBackend`] (deploy, and roll back to what ran before), three
+//! implementations chosen per project/stage by
 //! [`DeployConfig`]: [`process`] (a local child process; the default), [`helm`]
 //! (`helm upgrade --install` of the chart stored as a Keptn resource) and [`kubernetes`]
 //! (server-side apply with the `kube` crate, rollout wait like `kubectl rollout status`).
@@ -50,6 +51,88 @@ impl DeployRequest {
     }
 }
 
+/// What to roll back: the service of a project and stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackRequest {
+    pub project: String,
+    pub stage: String,
+    pub service: String,
+    /// The strategy reported in `data.deployment` (`direct` when the event has none).
+    pub strategy: String,
+    /// The Keptn config-repo commit of the triggered event, for resource reads.
+    pub git_commit_id: Option<String>,
+}
+
+impl RollbackRequest {
+    pub fn validate(&self) -> Result<(), DeployError> {
+        validate_name("project", &self.project)?;
+        validate_name("stage", &self.stage)?;
+        validate_name("service", &self.service)
+    }
+
+    /// The variables of the templates (no image: that is what the backend finds out).
+    pub fn vars(&self) -> Vars<'_> {
+        HashMap::from([
+            ("project", self.project.as_str()),
+            ("stage", self.stage.as_str()),
+            ("service", self.service.as_str()),
+        ])
+    }
+
+    /// `<project>/<stage>/<service>`, for messages.
+    pub fn scope(&self) -> String {
+        format!("{}/{}/{}", self.project, self.stage, self.service)
+    }
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RollbackResult {
+    /// The image that runs now.
+    pub image: String,
+    /// The image that was rolled back, when the backend knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<String>,
+    /// Where the restored version answers, as `data.deployment`.
+    #[serde(skip)]
+    pub deployment: DeployResult,
+}
+
+impl RollbackResult {
+    /// The result of a rollback done in a cluster: `what` was rolled back (e.g. "release x in
+    /// ns to revision 2"), `image` runs now, reachable at `uris_local`.
+    pub fn in_cluster(
+        req: &RollbackRequest,
+        what: &str,
+        image: String,
+        replaced: Option<String>,
+        uris_local: Vec<String>,
+    ) -> RollbackResult {
+        let message = format!(
+            "Rolled back {what}: {image} runs{}{}",
+            replaced
+                .as_ref()
+                .map(|r| format!(" instead of {r}"))
+                .unwrap_or_default(),
+            uris_local
+                .first()
+                .map(|u| format!(" at {u}"))
+                .unwrap_or_default()
+        );
+        RollbackResult {
+            image,
+            replaced,
+            deployment: DeployResult {
+                strategy: req.strategy.clone(),
+                uris_public: Vec::new(),
+                uris_local,
+                names: vec![req.strategy.clone()],
+                message,
+            },
+        }
+    }
+}
+
 /// `data.deployment` of `deployment.finished` (§2.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeployResult {
@@ -79,6 +162,8 @@ pub enum DeployError {
     Timeout(Duration, String),
     #[error("deployment cancelled (service shutting down)")]
     Cancelled,
+    #[error("nothing to roll back to: {0}")]
+    NothingToRollBack(String),
 }
 
 /// A way to deploy a service.
@@ -93,6 +178,20 @@ pub trait DeployBackend: Send + Sync + 'static {
         req: &DeployRequest,
         cancel: &CancellationToken,
     ) -> Result<DeployResult, DeployError>;
+
+    /// Puts back the version that ran before the current one (the `rollback` task), waits
+    /// until it is ready, and says what runs now and where it answers.
+    async fn rollback(
+        &self,
+        req: &RollbackRequest,
+        _cancel: &CancellationToken,
+    ) -> Result<RollbackResult, DeployError> {
+        Err(DeployError::Config(format!(
+            "the {} backend cannot roll back {}",
+            self.name(),
+            req.scope()
+        )))
+    }
 
     /// Stops what the backend itself keeps running (the process backend's children) when the
     /// service shuts down. Backends that hand their work to a cluster have nothing to stop.

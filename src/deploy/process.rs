@@ -4,7 +4,12 @@
 //! `/`, then stops the previous version of the same project/stage/service (so a failed start
 //! leaves the old one serving). It writes a Prometheus file_sd target file with the job label
 //! `<service>-<project>-<stage>`, which is what the tutorial's SLI queries select on.
-//! All children are killed by [`ProcessBackend::shutdown`] and, as a last resort, on drop.
+//! All children are killed by [`DeployBackend::shutdown`] and, as a last resort, on drop.
+//!
+//! Rolling back starts again the last image that ran in that project/stage/service before the
+//! current one and was not itself rolled back (the backend keeps that history, in memory: its
+//! processes do not outlive it either), then stops the failed one. An image is taken to have
+//! passed when it was replaced by a later delivery rather than rolled back.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +22,8 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    DeployBackend, DeployConfig, DeployError, DeployRequest, DeployResult, render, request_vars,
+    DeployBackend, DeployConfig, DeployError, DeployRequest, DeployResult, RollbackRequest,
+    RollbackResult, render, request_vars,
 };
 
 /// A running deployment.
@@ -31,6 +37,25 @@ struct Running {
 /// Key: (project, stage, service).
 type Key = (String, String, String);
 
+/// One image that ran, in the order they started.
+#[derive(Debug, Clone)]
+struct Ran {
+    image: String,
+    strategy: String,
+    /// Rolled back: never a rollback target again.
+    rolled_back: bool,
+}
+
+/// The image to restore: the latest entry before the current one that was not rolled back and
+/// is not the current image (pure).
+fn rollback_target<'a>(history: &'a [Ran], current: &str) -> Option<&'a Ran> {
+    let (_, before) = history.split_last()?;
+    before
+        .iter()
+        .rev()
+        .find(|r| !r.rolled_back && r.image != current)
+}
+
 /// Runs services as local processes.
 pub struct ProcessBackend {
     command: String,
@@ -39,6 +64,7 @@ pub struct ProcessBackend {
     ready_timeout: Duration,
     http: reqwest::Client,
     running: Mutex<HashMap<Key, Running>>,
+    history: Mutex<HashMap<Key, Vec<Ran>>>,
 }
 
 impl ProcessBackend {
@@ -54,6 +80,7 @@ impl ProcessBackend {
             ready_timeout: config.process_ready_timeout(),
             http,
             running: Mutex::new(HashMap::new()),
+            history: Mutex::new(HashMap::new()),
         }
     }
 
@@ -79,6 +106,65 @@ impl ProcessBackend {
             .split_whitespace()
             .map(|part| render(part, &vars))
             .collect()
+    }
+
+    /// Starts `req.image`, waits until it answers, registers it for Prometheus and stops the
+    /// version it replaces. Returns its port and the replaced `(image, port)`.
+    async fn start(
+        &self,
+        req: &DeployRequest,
+        cancel: &CancellationToken,
+    ) -> Result<(u16, Option<(String, u16)>), DeployError> {
+        let port = free_port()?;
+        let argv = self.argv(req, port);
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| DeployError::Config("process command is empty".into()))?;
+        tracing::info!(project = %req.project, stage = %req.stage, service = %req.service,
+            image = %req.image, port, %program, "starting process");
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| DeployError::Failed(format!("could not start {program:?}: {e}")))?;
+
+        if let Err(e) = self.wait_ready(&mut child, port, cancel).await {
+            stop(&mut child).await;
+            return Err(e);
+        }
+
+        let key = (req.project.clone(), req.stage.clone(), req.service.clone());
+        let previous = self.running.lock().await.insert(
+            key,
+            Running {
+                child,
+                port,
+                image: req.image.clone(),
+            },
+        );
+        if let Some(dir) = &self.sd_dir {
+            write_sd_target(dir, req, port).await?;
+        }
+        Ok(match previous {
+            Some(mut old) => {
+                stop(&mut old.child).await;
+                (port, Some((old.image, old.port)))
+            }
+            None => (port, None),
+        })
+    }
+
+    /// Adds a started image to the history of its project/stage/service.
+    async fn record(&self, req: &DeployRequest) {
+        let key = (req.project.clone(), req.stage.clone(), req.service.clone());
+        self.history.lock().await.entry(key).or_default().push(Ran {
+            image: req.image.clone(),
+            strategy: req.strategy.clone(),
+            rolled_back: false,
+        });
     }
 
     async fn wait_ready(
@@ -134,50 +220,70 @@ impl DeployBackend for ProcessBackend {
         cancel: &CancellationToken,
     ) -> Result<DeployResult, DeployError> {
         req.validate()?;
-        let port = free_port()?;
-        let argv = self.argv(req, port);
-        let (program, args) = argv
-            .split_first()
-            .ok_or_else(|| DeployError::Config("process command is empty".into()))?;
-        tracing::info!(project = %req.project, stage = %req.stage, service = %req.service,
-            image = %req.image, port, %program, "starting process");
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| DeployError::Failed(format!("could not start {program:?}: {e}")))?;
-
-        if let Err(e) = self.wait_ready(&mut child, port, cancel).await {
-            stop(&mut child).await;
-            return Err(e);
-        }
-
-        let key = (req.project.clone(), req.stage.clone(), req.service.clone());
-        let previous = self.running.lock().await.insert(
-            key,
-            Running {
-                child,
-                port,
-                image: req.image.clone(),
-            },
-        );
-        if let Some(dir) = &self.sd_dir {
-            write_sd_target(dir, req, port).await?;
-        }
+        let (port, previous) = self.start(req, cancel).await?;
+        self.record(req).await;
         let mut message = format!("{} is running on port {port}", req.image);
-        if let Some(mut old) = previous {
-            stop(&mut old.child).await;
-            message.push_str(&format!("; stopped {} on port {}", old.image, old.port));
+        if let Some((image, old_port)) = previous {
+            message.push_str(&format!("; stopped {image} on port {old_port}"));
         }
-        Ok(DeployResult {
-            strategy: req.strategy.clone(),
-            uris_local: vec![format!("http://127.0.0.1:{port}")],
-            uris_public: vec![format!("http://127.0.0.1:{port}")],
-            names: vec![req.strategy.clone()],
-            message,
+        Ok(result(req, port, message))
+    }
+
+    async fn rollback(
+        &self,
+        req: &RollbackRequest,
+        cancel: &CancellationToken,
+    ) -> Result<RollbackResult, DeployError> {
+        req.validate()?;
+        let key = (req.project.clone(), req.stage.clone(), req.service.clone());
+        let current = self
+            .running
+            .lock()
+            .await
+            .get(&key)
+            .map(|r| r.image.clone())
+            .ok_or_else(|| {
+                DeployError::NothingToRollBack(format!("no version of {} runs here", req.scope()))
+            })?;
+        let target = {
+            let history = self.history.lock().await;
+            let ran = history.get(&key).map(Vec::as_slice).unwrap_or_default();
+            rollback_target(ran, &current).cloned().ok_or_else(|| {
+                DeployError::NothingToRollBack(format!(
+                    "{current} is the only version of {} that ran here",
+                    req.scope()
+                ))
+            })?
+        };
+        let restore = DeployRequest {
+            project: req.project.clone(),
+            stage: req.stage.clone(),
+            service: req.service.clone(),
+            image: target.image.clone(),
+            strategy: target.strategy.clone(),
+            git_commit_id: req.git_commit_id.clone(),
+        };
+        tracing::info!(scope = %req.scope(), from = %current, to = %target.image, "rolling back");
+        let (port, previous) = self.start(&restore, cancel).await?;
+        {
+            let mut history = self.history.lock().await;
+            if let Some(last) = history.get_mut(&key).and_then(|h| h.last_mut()) {
+                last.rolled_back = true;
+            }
+        }
+        self.record(&restore).await;
+        let mut message = format!(
+            "rolled back {} from {current} to {}, running on port {port}",
+            req.scope(),
+            target.image
+        );
+        if let Some((image, old_port)) = previous {
+            message.push_str(&format!("; stopped {image} on port {old_port}"));
+        }
+        Ok(RollbackResult {
+            image: target.image,
+            replaced: Some(current),
+            deployment: result(&restore, port, message),
         })
     }
 
@@ -199,6 +305,16 @@ impl Drop for ProcessBackend {
                 let _ = r.child.start_kill();
             }
         }
+    }
+}
+
+fn result(req: &DeployRequest, port: u16, message: String) -> DeployResult {
+    DeployResult {
+        strategy: req.strategy.clone(),
+        uris_local: vec![format!("http://127.0.0.1:{port}")],
+        uris_public: vec![format!("http://127.0.0.1:{port}")],
+        names: vec![req.strategy.clone()],
+        message,
     }
 }
 
@@ -290,6 +406,36 @@ mod tests {
                 "has space"
             ]
         );
+    }
+
+    #[test]
+    fn the_rollback_target_is_the_last_image_that_was_not_rolled_back() {
+        let ran = |image: &str, rolled_back: bool| Ran {
+            image: image.into(),
+            strategy: "direct".into(),
+            rolled_back,
+        };
+        assert!(rollback_target(&[], "a").is_none());
+        assert!(rollback_target(&[ran("a", false)], "a").is_none());
+        let h = [ran("a", false), ran("b", false), ran("c", false)];
+        assert_eq!(
+            rollback_target(&h, "c").map(|r| r.image.as_str()),
+            Some("b")
+        );
+        // b failed and was rolled back to a; a redeploy of a then d fails: back to a, not b.
+        let h = [
+            ran("a", false),
+            ran("b", true),
+            ran("a", false),
+            ran("d", false),
+        ];
+        assert_eq!(
+            rollback_target(&h, "d").map(|r| r.image.as_str()),
+            Some("a")
+        );
+        // The same image delivered again is no target for itself.
+        let h = [ran("a", false), ran("a", false)];
+        assert!(rollback_target(&h, "a").is_none());
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::resources::ResourceStore;
 pub mod approval;
 pub mod deployment;
 pub mod evaluation;
+pub mod rollback;
 pub mod test;
 
 /// Every task keptn-native can run natively, in the order of the default `TASKS`.

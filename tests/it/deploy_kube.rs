@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use keptn_native::deploy::kubernetes::KubernetesBackend;
-use keptn_native::deploy::{DeployBackend, DeployConfig, DeployError, DeployRequest};
+use keptn_native::deploy::{
+    DeployBackend, DeployConfig, DeployError, DeployRequest, RollbackRequest,
+};
 use keptn_native::resources::LocalDir;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -31,6 +33,7 @@ struct Fake {
     scenario: Scenario,
     deployments: HashMap<String, Value>,
     services: HashMap<String, Value>,
+    replicasets: Vec<Value>,
     /// (method, path, content-type, body)
     requests: Vec<(String, String, String, Value)>,
     gets: u32,
@@ -114,6 +117,39 @@ async fn patch_deployment(
     f.deployments.insert(key, stored.clone());
     f.gets = 0;
     axum::Json(stored).into_response()
+}
+
+/// A replace (what the rollback sends): stored as given, one generation later.
+async fn put_deployment(
+    State(s): State<Shared>,
+    Path((ns, name)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut v = record(
+        &s,
+        "PUT",
+        format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}"),
+        &h,
+        &body,
+    );
+    let mut f = s.lock().expect("lock");
+    let key = format!("{ns}/{name}");
+    let Some(old) = f.deployments.get(&key) else {
+        return not_found(&format!("deployments.apps {name:?}"));
+    };
+    v["metadata"]["generation"] = json!(old["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
+    f.deployments.insert(key, v.clone());
+    f.gets = 0;
+    axum::Json(v).into_response()
+}
+
+async fn list_replicasets(State(s): State<Shared>) -> Response {
+    let items = s.lock().expect("lock").replicasets.clone();
+    axum::Json(
+        json!({"kind": "ReplicaSetList", "apiVersion": "apps/v1", "metadata": {}, "items": items}),
+    )
+    .into_response()
 }
 
 async fn get_deployment(
@@ -214,6 +250,7 @@ async fn fake_api(scenario: Scenario) -> (Shared, String) {
         scenario,
         deployments: HashMap::new(),
         services: HashMap::new(),
+        replicasets: Vec::new(),
         requests: Vec::new(),
         gets: 0,
     }));
@@ -224,7 +261,13 @@ async fn fake_api(scenario: Scenario) -> (Shared, String) {
         )
         .route(
             "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
-            get(get_deployment).patch(patch_deployment),
+            get(get_deployment)
+                .patch(patch_deployment)
+                .put(put_deployment),
+        )
+        .route(
+            "/apis/apps/v1/namespaces/{ns}/replicasets",
+            get(list_replicasets),
         )
         .route(
             "/api/v1/namespaces/{ns}/services/{name}",
@@ -442,4 +485,148 @@ async fn kube_times_out_a_rollout_that_does_not_finish() {
         }
         other => panic!("expected Timeout, got {other:?}"),
     }
+}
+
+fn rollback_req() -> RollbackRequest {
+    RollbackRequest {
+        project: "fulltour".into(),
+        stage: "qa".into(),
+        service: "helloservice".into(),
+        strategy: "direct".into(),
+        git_commit_id: None,
+    }
+}
+
+fn template(image: &str, hash: Option<&str>) -> Value {
+    let mut labels = json!({"app": "helloservice"});
+    if let Some(h) = hash {
+        labels["pod-template-hash"] = json!(h);
+    }
+    json!({"metadata": {"labels": labels},
+        "spec": {"containers": [{"name": "helloservice", "image": image, "ports": [{"containerPort": 9000}]}]}})
+}
+
+fn replica_set(hash: &str, revision: u32, image: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": format!("helloservice-{hash}"), "namespace": "fulltour-qa",
+            "labels": {"app": "helloservice", "pod-template-hash": hash},
+            "annotations": {"deployment.kubernetes.io/revision": revision.to_string()},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "helloservice", "uid": "uid-1", "controller": true}]},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "helloservice", "pod-template-hash": hash}},
+            "template": template(image, Some(hash))}})
+}
+
+/// The Deployment at revision 2 (v0.1.3), with its ReplicaSets.
+fn with_history(state: &Shared, sets: Vec<Value>) {
+    let mut f = state.lock().expect("lock");
+    f.deployments.insert(
+        "fulltour-qa/helloservice".into(),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "helloservice", "namespace": "fulltour-qa", "uid": "uid-1", "resourceVersion": "7", "generation": 2,
+                "annotations": {"deployment.kubernetes.io/revision": "2"}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "helloservice"}},
+                "template": template("ghcr.io/podtato-head/podtatoserver:v0.1.3", None)}}),
+    );
+    f.services.insert(
+        "fulltour-qa/helloservice".into(),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "helloservice", "namespace": "fulltour-qa"},
+            "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 9000}]}}),
+    );
+    f.replicasets = sets;
+}
+
+#[tokio::test]
+async fn kube_rollback_restores_the_previous_replica_set_template_and_waits() {
+    let (state, url) = fake_api(Scenario::Success).await;
+    with_history(
+        &state,
+        vec![
+            replica_set("aaa", 1, "ghcr.io/podtato-head/podtatoserver:v0.1.1"),
+            replica_set("bbb", 2, "ghcr.io/podtato-head/podtatoserver:v0.1.3"),
+        ],
+    );
+    let res = resources(false);
+    let r = tokio::time::timeout(
+        Duration::from_secs(30),
+        backend(&url, res.path(), 30).rollback(&rollback_req(), &CancellationToken::new()),
+    )
+    .await
+    .expect("bounded")
+    .expect("rollback");
+    assert_eq!(r.image, "ghcr.io/podtato-head/podtatoserver:v0.1.1");
+    assert_eq!(
+        r.replaced.as_deref(),
+        Some("ghcr.io/podtato-head/podtatoserver:v0.1.3")
+    );
+    assert_eq!(
+        r.deployment.uris_local,
+        vec!["http://helloservice.fulltour-qa:80"]
+    );
+    assert!(
+        r.deployment.message.contains("revision 1"),
+        "{}",
+        r.deployment.message
+    );
+    let f = state.lock().expect("lock");
+    assert!(f.gets >= 3, "waited for the rollout: {}", f.gets);
+    let (method, path, _, body) = &f.requests[0];
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        (
+            "PUT",
+            "/apis/apps/v1/namespaces/fulltour-qa/deployments/helloservice"
+        )
+    );
+    assert_eq!(
+        body["spec"]["template"],
+        template("ghcr.io/podtato-head/podtatoserver:v0.1.1", None),
+        "revision 1's template, without the ReplicaSet's pod-template-hash"
+    );
+    assert_eq!(
+        body["metadata"]["resourceVersion"], "7",
+        "a replace of the version read"
+    );
+    assert_eq!(f.requests.len(), 1, "nothing else was written");
+}
+
+#[tokio::test]
+async fn kube_rollback_with_nothing_to_roll_back_to_says_so_and_writes_nothing() {
+    let (state, url) = fake_api(Scenario::Success).await;
+    let res = resources(false);
+    let rollback = || async {
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            backend(&url, res.path(), 30).rollback(&rollback_req(), &CancellationToken::new()),
+        )
+        .await
+        .expect("bounded")
+    };
+    match rollback().await {
+        Err(e @ DeployError::NothingToRollBack(_)) => assert!(
+            e.to_string()
+                .contains("no Deployment fulltour-qa/helloservice"),
+            "{e}"
+        ),
+        other => panic!("expected NothingToRollBack, got {other:?}"),
+    }
+    // Only the current revision, and a ReplicaSet of another Deployment.
+    let mut foreign = replica_set("zzz", 1, "other:v9");
+    foreign["metadata"]["ownerReferences"][0]["name"] = json!("another");
+    with_history(
+        &state,
+        vec![
+            foreign,
+            replica_set("bbb", 2, "ghcr.io/podtato-head/podtatoserver:v0.1.3"),
+        ],
+    );
+    match rollback().await {
+        Err(e @ DeployError::NothingToRollBack(_)) => {
+            assert!(e.to_string().contains("revision 2 is the only one"), "{e}")
+        }
+        other => panic!("expected NothingToRollBack, got {other:?}"),
+    }
+    assert!(
+        state.lock().expect("lock").requests.is_empty(),
+        "nothing was written"
+    );
 }

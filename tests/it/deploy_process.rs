@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use keptn_native::deploy::process::ProcessBackend;
-use keptn_native::deploy::{DeployBackend, DeployConfig, DeployError, DeployRequest};
+use keptn_native::deploy::{
+    DeployBackend, DeployConfig, DeployError, DeployRequest, RollbackRequest,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::harness::{exe, http};
@@ -222,5 +224,98 @@ async fn tutorial_slis_find_the_process_deployment_in_prometheus() {
         .await
         .expect("go_goroutines");
     assert!(goroutines >= 1.0);
+    backend.shutdown().await;
+}
+
+fn rollback_req(stage: &str) -> RollbackRequest {
+    RollbackRequest {
+        project: "fulltour".into(),
+        stage: stage.into(),
+        service: "helloservice".into(),
+        strategy: "direct".into(),
+        git_commit_id: None,
+    }
+}
+
+/// Production runs v0.1.1, then v0.1.3 (which fails there): the rollback starts v0.1.1 again
+/// as a new process, moves the Prometheus target to it and stops v0.1.3; a second rollback has
+/// nothing to go back to (v0.1.3 was rolled back), nor has a stage where nothing runs.
+#[tokio::test]
+async fn rollback_restarts_the_last_good_image_and_stops_the_failed_one() {
+    let sd = tempfile::tempdir().expect("tempdir");
+    let cfg = DeployConfig {
+        process_sd_dir: Some(sd.path().to_path_buf()),
+        ..Default::default()
+    };
+    let backend = ProcessBackend::new(&cfg, http()).with_exe(exe());
+    let cancel = CancellationToken::new();
+    backend
+        .deploy(&req("production", "v0.1.1"), &cancel)
+        .await
+        .expect("deploy v0.1.1");
+    // Another stage's history is its own.
+    backend
+        .deploy(&req("qa", "v0.1.2"), &cancel)
+        .await
+        .expect("deploy qa");
+    let failed = backend
+        .deploy(&req("production", "v0.1.3"), &cancel)
+        .await
+        .expect("deploy v0.1.3");
+    let failed_uri = failed.uris_local[0].clone();
+    assert_eq!(version_at(&failed_uri).await.expect("answers"), "v0.1.3");
+
+    let r = backend
+        .rollback(&rollback_req("production"), &cancel)
+        .await
+        .expect("rollback");
+    assert_eq!(r.image, "ghcr.io/podtato-head/podtatoserver:v0.1.1");
+    assert_eq!(
+        r.replaced.as_deref(),
+        Some("ghcr.io/podtato-head/podtatoserver:v0.1.3")
+    );
+    let uri = r.deployment.uris_local[0].clone();
+    assert_ne!(uri, failed_uri, "a new process");
+    assert_eq!(version_at(&uri).await.expect("restored answers"), "v0.1.1");
+    assert!(
+        version_at(&failed_uri).await.is_err(),
+        "the failed version is stopped"
+    );
+    assert!(
+        r.deployment.message.contains("from ghcr.io/podtato-head/podtatoserver:v0.1.3 to ghcr.io/podtato-head/podtatoserver:v0.1.1"),
+        "{}",
+        r.deployment.message
+    );
+    let v: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(sd.path().join("helloservice-fulltour-production.json")).expect("sd file"),
+    )
+    .expect("json");
+    assert_eq!(
+        v[0]["targets"][0],
+        uri.trim_start_matches("http://"),
+        "Prometheus scrapes the restored version"
+    );
+
+    match backend.rollback(&rollback_req("production"), &cancel).await {
+        Err(DeployError::NothingToRollBack(m)) => {
+            assert!(m.contains("v0.1.1 is the only version"), "{m}")
+        }
+        other => panic!("expected NothingToRollBack, got {other:?}"),
+    }
+    assert_eq!(
+        version_at(&uri).await.expect("still answers"),
+        "v0.1.1",
+        "a refused rollback leaves the running version alone"
+    );
+    match backend.rollback(&rollback_req("dev"), &cancel).await {
+        Err(e @ DeployError::NothingToRollBack(_)) => {
+            assert!(
+                e.to_string()
+                    .contains("no version of fulltour/dev/helloservice runs"),
+                "{e}"
+            )
+        }
+        other => panic!("expected NothingToRollBack, got {other:?}"),
+    }
     backend.shutdown().await;
 }
