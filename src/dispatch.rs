@@ -17,12 +17,20 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::handlers::{Registry, TaskHandler, TaskOutcome, TaskRequest};
 use crate::keptn::envelope::Envelope;
+use crate::keptn::reply::fit;
 use crate::keptn::{
-    EventKind, EventType, Finished, ReplyBuilder, ResultType, StatusType, TriggeredEvent, decode,
+    DecodeError, EventKind, EventType, Finished, ReplyBuilder, ResultType, StatusType,
+    TriggeredEvent, decode,
 };
 use crate::metrics::{Metrics, ReplyLabels, TaskLabels};
 use crate::store::{JournalState, Store};
-use crate::transport::EventSink;
+use crate::transport::{EventSink, PublishError};
+
+/// How often a reply is tried before it counts as not sent.
+const PUBLISH_ATTEMPTS: u32 = 3;
+
+/// The metric label of every event type that is not a task handled here.
+pub const OTHER: &str = "other";
 
 /// What happened to one incoming event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +81,8 @@ pub enum ApprovalError {
     NotPending(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("the decision could not be sent, so the approval is still pending: {0}")]
+    NotSent(PublishError),
 }
 
 /// Routes events to handlers and owns the reply protocol.
@@ -119,23 +129,37 @@ impl Dispatcher {
     pub async fn dispatch_bytes(self: &Arc<Self>, payload: &[u8]) -> Outcome {
         match decode(payload) {
             Ok(env) => self.dispatch(env).await,
-            Err(e) => {
-                warn!(error = %e, bytes = payload.len(), "rejected an event that cannot be correlated");
-                self.metrics.event("", "rejected");
-                Outcome::Rejected(e.to_string())
-            }
+            Err(e) => self.reject(&e, payload.len()),
         }
+    }
+
+    /// Counts and logs an event that cannot be correlated (no reply is possible).
+    pub fn reject(&self, e: &DecodeError, bytes: usize) -> Outcome {
+        warn!(error = %e, bytes, "rejected an event that cannot be correlated");
+        self.metrics.event(OTHER, "rejected");
+        Outcome::Rejected(e.to_string())
     }
 
     /// Dispatches a decoded event.
     pub async fn dispatch(self: &Arc<Self>, env: Envelope) -> Outcome {
-        let ty = env.ty.clone();
+        let label = self.type_label(&env);
         let outcome = self.route(env).await;
         if let Outcome::Rejected(why) = &outcome {
-            warn!(event.type = %ty, reason = %why, "rejected an event");
+            warn!(event.type = %label, reason = %why, "rejected an event");
         }
-        self.metrics.event(&ty, outcome.label());
+        self.metrics.event(&label, outcome.label());
         outcome
+    }
+
+    /// The `type` metric label: the event type for tasks handled here (a set the
+    /// configuration bounds), [`OTHER`] for everything else, whatever the sender chose.
+    fn type_label(&self, env: &Envelope) -> String {
+        match env.event_type() {
+            EventType::Task { task, kind } if self.registry.resolve(&task).is_some() => {
+                EventType::task(&task, kind)
+            }
+            _ => OTHER.to_string(),
+        }
     }
 
     async fn route(self: &Arc<Self>, env: Envelope) -> Outcome {
@@ -207,14 +231,18 @@ impl Dispatcher {
                 Some(_) => None,
                 None => handler.started_message(&ev),
             };
-            this.publish(
-                &ev.task,
-                this.replies.started(&ev, message.as_deref()),
-                None,
-            )
-            .await;
-            this.store.set_state(&ev.id, JournalState::Started, None);
-            info!("started");
+            if this
+                .publish(
+                    &ev.task,
+                    this.replies.started(&ev, message.as_deref()),
+                    None,
+                )
+                .await
+                .is_ok()
+            {
+                this.store.set_state(&ev.id, JournalState::Started, None);
+                info!("started");
+            }
             if let Some(p) = problem {
                 this.finish(&ev, Finished::errored(p)).await;
                 return Outcome::Handled;
@@ -281,8 +309,15 @@ impl Dispatcher {
         if self.in_flight_remove(&ev.id).is_none() {
             return;
         }
-        self.publish(&ev.task, self.replies.finished(ev, &f), Some(&f))
-            .await;
+        if self
+            .publish(&ev.task, self.replies.finished(ev, &f), Some(&f))
+            .await
+            .is_err()
+        {
+            // Not recorded as sent: the next start answers it from the journal.
+            warn!("the .finished could not be sent; it stays open in the journal");
+            return;
+        }
         self.store.set_state(&ev.id, JournalState::Finished, None);
         info!(status = f.status.as_str(), result = f.result.as_str(), message = %f.message, "finished");
     }
@@ -311,7 +346,18 @@ impl Dispatcher {
         removed
     }
 
-    async fn publish(&self, task: &str, event: cloudevents::Event, f: Option<&Finished>) {
+    /// Publishes a reply, trimmed to what the transport carries, retrying a failed publish
+    /// a few times. An error means the reply was not sent.
+    async fn publish(
+        &self,
+        task: &str,
+        event: cloudevents::Event,
+        f: Option<&Finished>,
+    ) -> Result<cloudevents::Event, PublishError> {
+        let (event, trimmed) = fit(event, self.sink.max_payload());
+        if let Some(note) = trimmed {
+            warn!(event.type = %event.ty(), %note, "reply trimmed to fit the transport");
+        }
         let labels = ReplyLabels {
             kind: if f.is_some() { "finished" } else { "started" },
             task: task.to_string(),
@@ -320,13 +366,23 @@ impl Dispatcher {
                 .map(|f| f.status.as_str())
                 .unwrap_or(StatusType::Succeeded.as_str()),
         };
-        match self.sink.publish(&event).await {
-            Ok(()) => {
-                self.metrics.replies.get_or_create(&labels).inc();
-            }
-            Err(e) => {
-                self.metrics.publish_errors.inc();
-                error!(error = %e, event.type = %event.ty(), "reply not published");
+        let mut attempt = 0;
+        loop {
+            match self.sink.publish(&event).await {
+                Ok(()) => {
+                    self.metrics.replies.get_or_create(&labels).inc();
+                    return Ok(event);
+                }
+                Err(e) => {
+                    self.metrics.publish_errors.inc();
+                    attempt += 1;
+                    if attempt >= PUBLISH_ATTEMPTS {
+                        error!(error = %e, event.type = %event.ty(), "reply not published");
+                        return Err(e);
+                    }
+                    warn!(error = %e, attempt, "publishing a reply failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
             }
         }
     }
@@ -364,8 +420,20 @@ impl Dispatcher {
             .ok_or_else(|| ApprovalError::NotPending(triggered_id.to_string()))?;
         self.metrics.pending_approvals.dec();
         let f = Finished::new(StatusType::Succeeded, result, message);
-        let reply = self.replies.finished(&ev, &f);
-        self.publish(&ev.task, reply.clone(), Some(&f)).await;
+        let reply = match self
+            .publish(&ev.task, self.replies.finished(&ev, &f), Some(&f))
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => {
+                // Not sent, so not decided: the approval stays pending.
+                self.store
+                    .mark(triggered_id, JournalState::Pending, None)
+                    .await?;
+                self.metrics.pending_approvals.inc();
+                return Err(ApprovalError::NotSent(e));
+            }
+        };
         info!(
             triggered_id,
             result = result.as_str(),
@@ -385,15 +453,22 @@ impl Dispatcher {
                 }
                 JournalState::Accepted | JournalState::Started => {
                     if entry.state == JournalState::Accepted {
-                        self.publish(&ev.task, self.replies.started(ev, None), None)
+                        // Sent or not, the .finished below is what the control plane needs.
+                        let _ = self
+                            .publish(&ev.task, self.replies.started(ev, None), None)
                             .await;
                     }
                     let f = Finished::errored(
                         "keptn-native was interrupted while this task ran (the process stopped \
                          before the task finished); the task was not completed",
                     );
-                    self.publish(&ev.task, self.replies.finished(ev, &f), Some(&f))
-                        .await;
+                    if self
+                        .publish(&ev.task, self.replies.finished(ev, &f), Some(&f))
+                        .await
+                        .is_err()
+                    {
+                        continue;
+                    }
                     self.store.set_state(&ev.id, JournalState::Finished, None);
                     warn!(event.id = %ev.id, task = %ev.task, keptn.context = %ev.keptn_context,
                           "answered a task interrupted by the previous process");

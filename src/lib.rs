@@ -18,6 +18,7 @@
 //! - [`runner`]: the local delivery runner (plays the shipyard-controller on NATS).
 //! - [`sample_service`]: the tutorial's podtato-head stand-in.
 //! - [`cli`]: the subcommands of the binary.
+//! - [`untrusted`]: limits and normalisation applied to outside input before it is parsed.
 
 pub mod api;
 pub mod app;
@@ -38,3 +39,4 @@ pub mod sample_service;
 pub mod store;
 pub mod telemetry;
 pub mod transport;
+pub mod untrusted;

@@ -10,7 +10,8 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabels {
-    /// The event type; only types we subscribe to reach here, so the set stays small.
+    /// The event type of a task handled here, or `other`: never a value the sender chose
+    /// freely, so the number of series stays bounded.
     pub r#type: String,
     /// handled | ignored | duplicate | rejected | settled
     pub outcome: &'static str,

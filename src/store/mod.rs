@@ -25,7 +25,9 @@ pub mod history;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use crate::keptn::TriggeredEvent;
+use crate::keptn::envelope::salvage_scope;
+use crate::keptn::{EventType, TriggeredEvent};
+use crate::untrusted::RawObject;
 
 /// Store failures (all of them mean the store cannot be trusted for this operation).
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,8 @@ pub struct OpenEntry {
     pub reason: Option<String>,
     /// Unix milliseconds when the event was accepted.
     pub received_at_ms: i64,
+    /// Why the stored event could only be read in part (see [`read_event`]).
+    pub unreadable: Option<String>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -340,6 +344,61 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Op>) -> Result<(), StoreError> 
     committed.map_err(StoreError::from)
 }
 
+/// The columns a journal event is read back from.
+struct Row {
+    json: String,
+    id: String,
+    keptn_context: String,
+    ty: String,
+}
+
+impl Row {
+    /// Reads `event, triggered_id, keptn_context, event_type` (the first four columns).
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        Ok(Row {
+            json: row.get(0)?,
+            id: row.get(1)?,
+            keptn_context: row.get(2)?,
+            ty: row.get(3)?,
+        })
+    }
+
+    /// The stored event. What the journal stored always comes back: an entry that cannot be
+    /// decoded in full (written before `data` was limited at intake, or damaged) yields its
+    /// correlation columns and whatever of its scope can be read, with the reason.
+    fn event(self) -> (TriggeredEvent, Option<String>) {
+        match serde_json::from_str::<TriggeredEvent>(&self.json) {
+            Ok(ev) => (ev, None),
+            Err(e) => {
+                let reason = format!("the journal entry could only be read in part: {e}");
+                tracing::warn!(triggered_id = %self.id, %reason, "unreadable journal entry");
+                (self.salvage(), Some(reason))
+            }
+        }
+    }
+
+    fn salvage(&self) -> TriggeredEvent {
+        let obj = RawObject::parse(self.json.as_bytes()).unwrap_or_default();
+        let task = match EventType::parse(&self.ty) {
+            EventType::Task { task, .. } => task,
+            _ => obj.text("task").unwrap_or_default(),
+        };
+        TriggeredEvent {
+            id: self.id.clone(),
+            ty: self.ty.clone(),
+            task,
+            keptn_context: self.keptn_context.clone(),
+            git_commit_id: obj.text("git_commit_id"),
+            source: obj.text("source").unwrap_or_default(),
+            time: obj
+                .text("time")
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.to_utc()),
+            data: obj.raw("data").map(salvage_scope).unwrap_or_default(),
+        }
+    }
+}
+
 /// Runs one operation and returns the closure that answers its caller once the commit is done.
 fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Answer {
     fn answer<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -> Answer {
@@ -390,40 +449,44 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Answer {
                 if n == 0 {
                     return Ok(None);
                 }
-                let json: String = tx.query_row(
-                    "SELECT event FROM journal WHERE triggered_id = ?1",
+                let row = tx.query_row(
+                    "SELECT event, triggered_id, keptn_context, event_type FROM journal
+                     WHERE triggered_id = ?1",
                     params![id],
-                    |row| row.get(0),
+                    Row::read,
                 )?;
-                Ok(Some(serde_json::from_str(&json)?))
+                Ok(Some(row.event().0))
             })();
             answer(reply, r)
         }
         Op::Open(reply) => {
             let r = (|| -> Result<Vec<OpenEntry>, StoreError> {
                 let mut stmt = tx.prepare_cached(
-                    "SELECT event, state, reason, received_at FROM journal
-                     WHERE state <> 'finished' ORDER BY received_at, triggered_id",
+                    "SELECT event, triggered_id, keptn_context, event_type, state, reason,
+                            received_at
+                     FROM journal WHERE state <> 'finished' ORDER BY received_at, triggered_id",
                 )?;
                 let rows = stmt.query_map([], |row| {
                     Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, Option<String>>(2)?,
-                        row.get::<_, i64>(3)?,
+                        Row::read(row)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, Option<String>>(5)?,
+                        row.get::<_, i64>(6)?,
                     ))
                 })?;
                 let mut out = Vec::new();
                 for row in rows {
-                    let (json, state, reason, received_at_ms) = row?;
+                    let (row, state, reason, received_at_ms) = row?;
                     let Some(state) = JournalState::parse(&state) else {
                         continue;
                     };
+                    let (event, unreadable) = row.event();
                     out.push(OpenEntry {
-                        event: serde_json::from_str(&json)?,
+                        event,
                         state,
                         reason,
                         received_at_ms,
+                        unreadable,
                     });
                 }
                 Ok(out)
@@ -434,18 +497,18 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Answer {
             let r = (|| -> Result<Option<(TriggeredEvent, JournalState)>, StoreError> {
                 let row = tx
                     .query_row(
-                        "SELECT event, state FROM journal WHERE triggered_id = ?1",
+                        "SELECT event, triggered_id, keptn_context, event_type, state
+                         FROM journal WHERE triggered_id = ?1",
                         params![id],
-                        |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+                        |row| Ok((Row::read(row)?, row.get::<_, String>(4)?)),
                     )
                     .optional()?;
-                Ok(match row {
-                    None => None,
-                    Some((json, state)) => Some((
-                        serde_json::from_str(&json)?,
+                Ok(row.map(|(row, state)| {
+                    (
+                        row.event().0,
                         JournalState::parse(&state).unwrap_or(JournalState::Finished),
-                    )),
-                })
+                    )
+                }))
             })();
             answer(reply, r)
         }
@@ -614,5 +677,54 @@ mod tests {
             }
         }
         assert_eq!(new, 1000);
+    }
+
+    #[tokio::test]
+    async fn an_entry_that_cannot_be_decoded_is_still_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        store.accept(&ev("ok")).await.expect("accept");
+        store.set_state("ok", JournalState::Pending, Some("manual".into()));
+        store.flush().await.expect("flush");
+        drop(store);
+        // What an older version stored for an approval whose data nested 130 levels deep.
+        let deep = format!("{}{}", "[".repeat(130), "]".repeat(130));
+        let json = format!(
+            r#"{{"id":"deep","ty":"sh.keptn.event.approval.triggered","task":"approval","keptn_context":"ctx-d","git_commit_id":"c1","source":"s","time":null,"data":{{"project":"p","stage":"s","service":"svc","x":{deep}}}}}"#
+        );
+        assert!(serde_json::from_str::<TriggeredEvent>(&json).is_err());
+        let conn = Connection::open(dir.path().join("keptn-native.db")).expect("conn");
+        conn.execute(
+            "INSERT INTO journal (triggered_id, keptn_context, event_type, event, state, received_at, updated_at)
+             VALUES ('deep', 'ctx-d', 'sh.keptn.event.approval.triggered', ?1, 'pending', 1, 1)",
+            params![json],
+        )
+        .expect("insert");
+        drop(conn);
+        let store = Store::open(dir.path()).expect("reopen");
+        let open = store.open_entries().await.expect("open entries");
+        assert_eq!(open.len(), 2);
+        let deep = open.iter().find(|e| e.event.id == "deep").expect("deep");
+        assert!(
+            deep.unreadable
+                .as_deref()
+                .unwrap_or("")
+                .contains("recursion limit")
+        );
+        assert_eq!(deep.event.keptn_context, "ctx-d");
+        assert_eq!(deep.event.task, "approval");
+        assert_eq!(deep.event.git_commit_id.as_deref(), Some("c1"));
+        assert_eq!(
+            deep.event.data,
+            json!({"project": "p", "stage": "s", "service": "svc"})
+        );
+        let (got, state) = store.get("deep").await.expect("get").expect("some");
+        assert_eq!((got.id.as_str(), state), ("deep", JournalState::Pending));
+        let settled = store
+            .settle("deep")
+            .await
+            .expect("settle")
+            .expect("pending");
+        assert_eq!(settled.data["project"], "p");
     }
 }

@@ -18,4 +18,9 @@ pub struct PublishError {
 #[async_trait]
 pub trait EventSink: Send + Sync + 'static {
     async fn publish(&self, event: &cloudevents::Event) -> Result<(), PublishError>;
+
+    /// The largest encoded event the transport carries (NATS: the server's `max_payload`).
+    fn max_payload(&self) -> usize {
+        usize::MAX
+    }
 }

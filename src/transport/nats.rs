@@ -149,6 +149,9 @@ pub async fn connect(
     Ok((client, state))
 }
 
+/// NATS' default `max_payload`, assumed until the server has told its own.
+const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+
 /// Publishes replies on NATS, subject = event type.
 pub struct NatsSink {
     client: Client,
@@ -171,6 +174,13 @@ impl EventSink for NatsSink {
                 ty,
                 reason: e.to_string(),
             })
+    }
+
+    fn max_payload(&self) -> usize {
+        match self.client.server_info().max_payload {
+            0 => DEFAULT_MAX_PAYLOAD,
+            n => n,
+        }
     }
 }
 
