@@ -13,6 +13,7 @@ mod evaluation;
 mod exactly_once;
 mod hostile;
 mod loadtest;
+mod pod_sandbox;
 mod process;
 mod runner;
 mod sample_service;
