@@ -12,6 +12,7 @@ mod deploy_process;
 mod evaluation;
 mod hostile;
 mod loadtest;
+mod pod_sandbox;
 mod process;
 mod runner;
 mod sample_service;
