@@ -5,8 +5,14 @@
 //! Handlers only decide and do their task; this module owns the protocol: the journal write
 //! before `.started`, turning handler errors and panics into `errored`/`fail`, pending
 //! approvals, recovery after a crash, and the drain at shutdown.
+//!
+//! Replies have stable ids (UUID v5 of the triggered id and the kind), and a `.finished` is
+//! recorded in the journal (the outbox) before it is published, so that recovery sends exactly
+//! what is missing, with the same id: the JetStream transport's duplicate window drops a copy
+//! that did go out before the crash.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,8 +21,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info, info_span, warn};
 
+use crate::fault;
 use crate::handlers::{Registry, TaskHandler, TaskOutcome, TaskRequest};
-use crate::keptn::envelope::Envelope;
+use crate::keptn::envelope::{Envelope, encode};
 use crate::keptn::reply::fit;
 use crate::keptn::{
     DecodeError, EventKind, EventType, Finished, ReplyBuilder, ResultType, StatusType,
@@ -45,6 +52,8 @@ pub enum Outcome {
     Ignored(String),
     /// Cannot be answered at all.
     Rejected(String),
+    /// Not taken now (the journal could not record it); the transport redelivers it.
+    Retry(String),
 }
 
 impl Outcome {
@@ -55,6 +64,7 @@ impl Outcome {
             Outcome::Settled => "settled",
             Outcome::Ignored(_) => "ignored",
             Outcome::Rejected(_) => "rejected",
+            Outcome::Retry(_) => "retry",
         }
     }
 }
@@ -97,7 +107,16 @@ pub struct Dispatcher {
     cancel: CancellationToken,
     /// Started, not yet finished: whoever removes an entry sends its `.finished`.
     in_flight: Mutex<HashMap<String, TriggeredEvent>>,
+    /// The transport redelivers what is not taken (JetStream): without the journal, an event
+    /// is left for later instead of being answered without duplicate protection.
+    redelivery: AtomicBool,
+    /// Whether recovery runs an interrupted task again (else answers it `errored`).
+    rerun: AtomicBool,
 }
+
+/// How the message of a task run again after an interruption begins.
+pub const RERUN_NOTE: &str =
+    "keptn-native was interrupted while running this task and ran it again. ";
 
 impl Dispatcher {
     pub fn new(
@@ -118,7 +137,19 @@ impl Dispatcher {
             tracker: TaskTracker::new(),
             cancel: CancellationToken::new(),
             in_flight: Mutex::new(HashMap::new()),
+            redelivery: AtomicBool::new(false),
+            rerun: AtomicBool::new(true),
         })
+    }
+
+    /// Whether recovery runs interrupted tasks again (the default) or answers them `errored`.
+    pub fn set_rerun_interrupted(&self, yes: bool) {
+        self.rerun.store(yes, Ordering::Relaxed);
+    }
+
+    /// Tells the dispatcher that the transport redelivers events it does not take.
+    pub fn set_redelivery(&self, yes: bool) {
+        self.redelivery.store(yes, Ordering::Relaxed);
     }
 
     pub fn store(&self) -> &Store {
@@ -215,10 +246,14 @@ impl Dispatcher {
         let this = Arc::clone(self);
         async move {
             match this.store.accept(&ev).await {
-                Ok(true) => {}
+                Ok(true) => fault::point("after-accepted"),
                 Ok(false) => {
                     info!("duplicate delivery, already answered");
                     return Outcome::Duplicate;
+                }
+                Err(e) if this.redelivery.load(Ordering::Relaxed) => {
+                    error!(error = %e, "journal unavailable; the event will be redelivered");
+                    return Outcome::Retry(format!("journal unavailable: {e}"));
                 }
                 // Without the journal we cannot suppress duplicates or recover, but the
                 // control plane still needs its reply.
@@ -240,7 +275,12 @@ impl Dispatcher {
                 .await
                 .is_ok()
             {
+                fault::point("after-started-published");
                 this.store.set_state(&ev.id, JournalState::Started, None);
+                if fault::armed("after-started-committed") {
+                    let _ = this.store.flush().await;
+                    fault::point("after-started-committed");
+                }
                 info!("started");
             }
             if let Some(p) = problem {
@@ -249,14 +289,21 @@ impl Dispatcher {
             }
             let runner = Arc::clone(&this);
             this.tracker
-                .spawn(async move { runner.run(ev, handler).await }.in_current_span());
+                .spawn(async move { runner.run(ev, handler, false).await }.in_current_span());
             Outcome::Handled
         }
         .instrument(span)
         .await
     }
 
-    async fn run(self: Arc<Self>, ev: TriggeredEvent, handler: Arc<dyn TaskHandler>) {
+    /// Runs the handler and sends its `.finished`. `resumed`: a run after an interruption,
+    /// which the message says.
+    async fn run(
+        self: Arc<Self>,
+        ev: TriggeredEvent,
+        handler: Arc<dyn TaskHandler>,
+        resumed: bool,
+    ) {
         let begun = Instant::now();
         let req = TaskRequest {
             event: ev.clone(),
@@ -301,6 +348,10 @@ impl Dispatcher {
                 task: task.to_string(),
             })
             .observe(begun.elapsed().as_secs_f64());
+        let mut finished = finished;
+        if resumed {
+            finished.message = format!("{RERUN_NOTE}{}", finished.message);
+        }
         self.finish(&ev, finished).await;
     }
 
@@ -309,17 +360,53 @@ impl Dispatcher {
         if self.in_flight_remove(&ev.id).is_none() {
             return;
         }
+        self.send_finished(ev, &f).await;
+        info!(status = f.status.as_str(), result = f.result.as_str(), message = %f.message, "finished");
+    }
+
+    /// Records a `.finished` in the outbox, publishes it, and marks it sent. If recording
+    /// fails the reply is still published (the control plane needs it more than we need the
+    /// record); if publishing fails it stays in the outbox for the next start.
+    async fn send_finished(&self, ev: &TriggeredEvent, f: &Finished) {
+        // Trimmed first, so that what is recorded is what goes out, then and after a crash.
+        let (reply, _) = fit(self.replies.finished(ev, f), self.sink.max_payload());
+        if let Err(e) = self
+            .store
+            .record_reply(
+                &ev.id,
+                String::from_utf8_lossy(&encode(&reply)).into_owned(),
+            )
+            .await
+        {
+            error!(error = %e, "cannot record the .finished before publishing it");
+        }
+        fault::point("after-finished-recorded");
         if self
-            .publish(&ev.task, self.replies.finished(ev, &f), Some(&f))
+            .deliver_recorded(&ev.id, &ev.task, reply, Some(f))
             .await
             .is_err()
         {
-            // Not recorded as sent: the next start answers it from the journal.
-            warn!("the .finished could not be sent; it stays open in the journal");
-            return;
+            // Not recorded as sent: the next start sends it from the outbox.
+            warn!("the .finished could not be sent; it stays in the outbox");
         }
-        self.store.set_state(&ev.id, JournalState::Finished, None);
-        info!(status = f.status.as_str(), result = f.result.as_str(), message = %f.message, "finished");
+    }
+
+    /// Publishes a recorded `.finished` and marks it sent once NATS has it.
+    async fn deliver_recorded(
+        &self,
+        id: &str,
+        task: &str,
+        reply: cloudevents::Event,
+        f: Option<&Finished>,
+    ) -> Result<cloudevents::Event, PublishError> {
+        self.metrics.outbox_backlog.inc();
+        let sent = self.publish(task, reply, f).await;
+        self.metrics.outbox_backlog.dec();
+        if sent.is_ok() {
+            fault::point("after-finished-published");
+            self.store.set_state(id, JournalState::Finished, None);
+        }
+        sent
     }
 
     fn in_flight_insert(&self, ev: &TriggeredEvent) -> Option<TriggeredEvent> {
@@ -392,7 +479,7 @@ impl Dispatcher {
         let Some(tid) = env.triggered_id else {
             return Outcome::Ignored("approval.finished without triggeredid".into());
         };
-        match self.store.settle(&tid).await {
+        match self.store.settle(&tid, None).await {
             Ok(Some(_)) => {
                 self.metrics.pending_approvals.dec();
                 info!(triggered_id = %tid, source = %env.source, "pending approval settled elsewhere");
@@ -413,15 +500,23 @@ impl Dispatcher {
         result: ResultType,
         message: &str,
     ) -> Result<cloudevents::Event, ApprovalError> {
-        let ev = self
-            .store
-            .settle(triggered_id)
-            .await?
-            .ok_or_else(|| ApprovalError::NotPending(triggered_id.to_string()))?;
-        self.metrics.pending_approvals.dec();
+        let not_pending = || ApprovalError::NotPending(triggered_id.to_string());
+        let ev = match self.store.get(triggered_id).await? {
+            Some((ev, JournalState::Pending)) => ev,
+            _ => return Err(not_pending()),
+        };
         let f = Finished::new(StatusType::Succeeded, result, message);
+        let reply = self.replies.finished(&ev, &f);
+        // The decision and its reply are recorded in one step: whoever wins the settle sends it.
+        let json = String::from_utf8_lossy(&encode(&reply)).into_owned();
+        self.store
+            .settle(triggered_id, Some(json))
+            .await?
+            .ok_or_else(not_pending)?;
+        self.metrics.pending_approvals.dec();
+        fault::point("after-finished-recorded");
         let reply = match self
-            .publish(&ev.task, self.replies.finished(&ev, &f), Some(&f))
+            .deliver_recorded(&ev.id, &ev.task, reply, Some(&f))
             .await
         {
             Ok(reply) => reply,
@@ -442,8 +537,12 @@ impl Dispatcher {
         Ok(reply)
     }
 
-    /// Answers what a previous process left unanswered, and counts pending approvals.
-    pub async fn recover(&self) -> anyhow::Result<()> {
+    /// Sends what a previous process left unsent, and counts pending approvals:
+    /// - a recorded `.finished` (outbox) is sent again as it was;
+    /// - an entry whose `.started` may not have gone out gets it (same id: a copy that did
+    ///   go out is dropped by the stream);
+    /// - an interrupted task is answered `errored`, saying so.
+    pub async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
         let entries = self.store.open_entries().await?;
         for entry in entries {
             let ev = &entry.event;
@@ -451,25 +550,65 @@ impl Dispatcher {
                 JournalState::Pending => {
                     self.metrics.pending_approvals.inc();
                 }
+                JournalState::Finishing => {
+                    match entry
+                        .reply
+                        .as_deref()
+                        .map(serde_json::from_str::<cloudevents::Event>)
+                    {
+                        Some(Ok(reply)) => {
+                            if self
+                                .deliver_recorded(&ev.id, &ev.task, reply, None)
+                                .await
+                                .is_ok()
+                            {
+                                info!(event.id = %ev.id, task = %ev.task, "sent a recorded .finished again");
+                            }
+                        }
+                        other => {
+                            let why = match other {
+                                Some(Err(e)) => e.to_string(),
+                                _ => "missing".into(),
+                            };
+                            error!(event.id = %ev.id, error = %why, "recorded .finished unreadable; answering errored");
+                            self.send_finished(
+                                ev,
+                                &Finished::errored(
+                                    "keptn-native was interrupted while sending this task's result, \
+                                     and the recorded result could not be read back",
+                                ),
+                            )
+                            .await;
+                        }
+                    }
+                }
                 JournalState::Accepted | JournalState::Started => {
+                    let handler = self.registry.resolve(&ev.task).cloned();
                     if entry.state == JournalState::Accepted {
+                        let message = handler.as_ref().and_then(|h| h.started_message(ev));
                         // Sent or not, the .finished below is what the control plane needs.
                         let _ = self
-                            .publish(&ev.task, self.replies.started(ev, None), None)
+                            .publish(&ev.task, self.replies.started(ev, message.as_deref()), None)
                             .await;
+                    }
+                    if let Some(handler) = handler.filter(|_| self.rerun.load(Ordering::Relaxed))
+                        && self.in_flight_insert(ev).is_none()
+                    {
+                        warn!(event.id = %ev.id, task = %ev.task, keptn.context = %ev.keptn_context,
+                              "running a task again that the previous process did not finish");
+                        let runner = Arc::clone(self);
+                        let ev = ev.clone();
+                        let span = info_span!("task", event.id = %ev.id, event.type = %ev.ty,
+                                              keptn.context = %ev.keptn_context, task = %ev.task);
+                        self.tracker
+                            .spawn(runner.run(ev, handler, true).instrument(span));
+                        continue;
                     }
                     let f = Finished::errored(
                         "keptn-native was interrupted while this task ran (the process stopped \
                          before the task finished); the task was not completed",
                     );
-                    if self
-                        .publish(&ev.task, self.replies.finished(ev, &f), Some(&f))
-                        .await
-                        .is_err()
-                    {
-                        continue;
-                    }
-                    self.store.set_state(&ev.id, JournalState::Finished, None);
+                    self.send_finished(ev, &f).await;
                     warn!(event.id = %ev.id, task = %ev.task, keptn.context = %ev.keptn_context,
                           "answered a task interrupted by the previous process");
                 }

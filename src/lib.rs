@@ -11,6 +11,7 @@
 //! - [`api`]: the HTTP API (events, probes, metrics, approvals).
 //! - [`evaluation`]: the quality gate: SLO model, scoring, timeframe, history, Prometheus SLIs.
 //! - [`resources`]: Keptn resources (SLO, SLI, plans, charts) from Keptn or a directory.
+//! - [`fault`]: deterministic crash points for tests (`KEPTN_NATIVE_FAULT`).
 //! - [`config`], [`telemetry`], [`metrics`], [`app`]: configuration, logs, metrics, wiring.
 //! - [`loadtest`]: the native load generator: plans, locust translation, engine, statistics.
 //! - [`deploy`]: deployment backends (`process`, `helm`, `kubernetes`) behind one trait.
@@ -29,6 +30,7 @@ pub mod demo;
 pub mod deploy;
 pub mod dispatch;
 pub mod evaluation;
+pub mod fault;
 pub mod handlers;
 pub mod keptn;
 pub mod loadtest;

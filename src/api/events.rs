@@ -29,9 +29,10 @@ pub async fn receive(
         Outcome::Handled | Outcome::Settled => StatusCode::ACCEPTED,
         Outcome::Duplicate | Outcome::Ignored(_) => StatusCode::OK,
         Outcome::Rejected(_) => StatusCode::BAD_REQUEST,
+        Outcome::Retry(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     let reason = match &outcome {
-        Outcome::Ignored(r) | Outcome::Rejected(r) => Some(r.clone()),
+        Outcome::Ignored(r) | Outcome::Rejected(r) | Outcome::Retry(r) => Some(r.clone()),
         _ => None,
     };
     (

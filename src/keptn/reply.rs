@@ -1,5 +1,5 @@
-//! Builders for the `.started` and `.finished` replies (§1.3): a new id, `shkeptncontext`
-//! copied, `triggeredid` = the triggered event's id, `gitcommitid` copied,
+//! Builders for the `.started` and `.finished` replies (§1.3): a stable id (see
+//! [`reply_id`]), `shkeptncontext` copied, `triggeredid` = the triggered event's id, `gitcommitid` copied,
 //! project/stage/service/labels copied, `source` = the integration name.
 
 use chrono::Utc;
@@ -88,7 +88,7 @@ impl ReplyBuilder {
     /// Any reply of the given kind to `t`, with `data` as given.
     pub fn reply(&self, t: &TriggeredEvent, kind: EventKind, data: Map<String, Value>) -> Event {
         let mut b = EventBuilderV10::new()
-            .id(uuid::Uuid::new_v4().to_string())
+            .id(reply_id(&t.id, kind))
             .source(self.source.as_str())
             .ty(EventType::task(&t.task, kind))
             .time(Utc::now())
@@ -102,6 +102,18 @@ impl ReplyBuilder {
         // The builder only fails on missing id/source/type, which are always set here.
         b.build().unwrap_or_default()
     }
+}
+
+/// The namespace of reply ids (a fixed random UUID; changing it changes every reply id).
+const REPLY_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x5c1e_7a4b_2d3f_4e8a_9b61_0f7c_d2e4_a813);
+
+/// The id of the reply of `kind` to the triggered event `triggered_id`: a UUID v5 of both, so
+/// that a reply sent again after a crash carries the same id (and the same `Nats-Msg-Id`), and
+/// the stream's duplicate window drops the copy.
+pub fn reply_id(triggered_id: &str, kind: EventKind) -> String {
+    let name = format!("{triggered_id}/{}", kind.as_str());
+    uuid::Uuid::new_v5(&REPLY_NAMESPACE, name.as_bytes()).to_string()
 }
 
 /// How long a message stays when a reply must shrink.
@@ -274,6 +286,18 @@ fn scope_of(t: &TriggeredEvent) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reply_ids_are_stable_per_triggered_id_and_kind() {
+        let a = reply_id("t-1", EventKind::Started);
+        assert_eq!(a, reply_id("t-1", EventKind::Started));
+        assert_ne!(a, reply_id("t-1", EventKind::Finished));
+        assert_ne!(a, reply_id("t-2", EventKind::Started));
+        assert_eq!(
+            uuid::Uuid::parse_str(&a).map(|u| u.get_version_num()),
+            Ok(5)
+        );
+    }
     use crate::keptn::envelope::{Envelope, decode, encode};
     use serde_json::json;
 

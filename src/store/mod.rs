@@ -10,10 +10,14 @@
 //! - `accepted`: recorded, `.started` not yet known to be sent;
 //! - `started`: `.started` sent, the handler runs;
 //! - `pending`: waiting for a manual decision (approvals);
+//! - `finishing`: the `.finished` is recorded (column `reply`, the outbox) and not yet known
+//!   to be published;
 //! - `finished`: `.finished` sent (or, for approvals, sent by someone else).
 //!
-//! After a crash, `accepted` and `started` rows are answered with an `errored` `.finished`
-//! (see `crate::dispatch::Dispatcher::recover`) and `pending` rows stay pending.
+//! After a crash, `accepted` rows get their `.started` again (same id), `finishing` rows have
+//! their recorded `.finished` sent again as it was, `accepted` and `started` rows are answered
+//! with an `errored` `.finished` (see `crate::dispatch::Dispatcher::recover`), and `pending`
+//! rows stay pending.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -53,6 +57,7 @@ pub enum JournalState {
     Accepted,
     Started,
     Pending,
+    Finishing,
     Finished,
 }
 
@@ -62,6 +67,7 @@ impl JournalState {
             JournalState::Accepted => "accepted",
             JournalState::Started => "started",
             JournalState::Pending => "pending",
+            JournalState::Finishing => "finishing",
             JournalState::Finished => "finished",
         }
     }
@@ -70,6 +76,7 @@ impl JournalState {
             "accepted" => JournalState::Accepted,
             "started" => JournalState::Started,
             "pending" => JournalState::Pending,
+            "finishing" => JournalState::Finishing,
             "finished" => JournalState::Finished,
             _ => return None,
         })
@@ -87,6 +94,8 @@ pub struct OpenEntry {
     pub received_at_ms: i64,
     /// Why the stored event could only be read in part (see [`read_event`]).
     pub unreadable: Option<String>,
+    /// The recorded `.finished` (JSON CloudEvent) of a `finishing` entry.
+    pub reply: Option<String>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -97,7 +106,8 @@ type Answer = Box<dyn FnOnce(Option<&str>)>;
 enum Op {
     Accept(Box<TriggeredEvent>, Reply<bool>),
     SetState(String, JournalState, Option<String>),
-    Settle(String, Reply<Option<TriggeredEvent>>),
+    Settle(String, Option<String>, Reply<Option<TriggeredEvent>>),
+    RecordReply(String, String, Reply<()>),
     Open(Reply<Vec<OpenEntry>>),
     Get(String, Reply<Option<(TriggeredEvent, JournalState)>>),
     Prune(i64, Reply<usize>),
@@ -145,6 +155,7 @@ CREATE TABLE IF NOT EXISTS journal (
     event         TEXT NOT NULL,
     state         TEXT NOT NULL,
     reason        TEXT,
+    reply         TEXT,
     received_at   INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL
 );
@@ -195,6 +206,11 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        // Journals written before the outbox existed lack its column.
+        if conn.prepare("SELECT reply FROM journal LIMIT 0").is_err() {
+            conn.execute_batch("ALTER TABLE journal ADD COLUMN reply TEXT")
+                .map_err(open_err)?;
+        }
         // Checkpoints (the only fsyncs) run on their own connection and thread, so that a
         // slow disk never stalls the commit in front of a `.started`.
         conn.pragma_update(None, "wal_autocheckpoint", 0)
@@ -254,10 +270,24 @@ impl Store {
         self.flush().await
     }
 
-    /// Claims a pending entry for settling: moves it to `finished` and returns it, or `None`
-    /// if it was not pending (unknown, or already settled by someone else).
-    pub async fn settle(&self, triggered_id: &str) -> Result<Option<TriggeredEvent>, StoreError> {
-        self.call(|r| Op::Settle(triggered_id.to_string(), r)).await
+    /// Claims a pending entry for settling and returns it, or `None` if it was not pending
+    /// (unknown, or already settled by someone else). With `reply` (the `.finished` to send,
+    /// JSON), the entry moves to `finishing` with that reply in the outbox; without, to
+    /// `finished` (someone else sent it).
+    pub async fn settle(
+        &self,
+        triggered_id: &str,
+        reply: Option<String>,
+    ) -> Result<Option<TriggeredEvent>, StoreError> {
+        self.call(|r| Op::Settle(triggered_id.to_string(), reply, r))
+            .await
+    }
+
+    /// Records the `.finished` about to be published (the outbox): the entry moves to
+    /// `finishing`. Returns once that is committed.
+    pub async fn record_reply(&self, triggered_id: &str, reply: String) -> Result<(), StoreError> {
+        self.call(|r| Op::RecordReply(triggered_id.to_string(), reply, r))
+            .await
     }
 
     /// Every entry that is not finished, oldest first.
@@ -438,14 +468,19 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Answer {
             }
             Box::new(|_| {})
         }
-        Op::Settle(id, reply) => {
+        Op::Settle(id, outbox, reply) => {
             let r = (|| -> Result<Option<TriggeredEvent>, StoreError> {
+                let state = if outbox.is_some() {
+                    JournalState::Finishing
+                } else {
+                    JournalState::Finished
+                };
                 let n = tx
                     .prepare_cached(
-                        "UPDATE journal SET state = 'finished', updated_at = ?2
+                        "UPDATE journal SET state = ?3, reply = ?4, updated_at = ?2
                          WHERE triggered_id = ?1 AND state = 'pending'",
                     )?
-                    .execute(params![id, now])?;
+                    .execute(params![id, now, state.as_str(), outbox])?;
                 if n == 0 {
                     return Ok(None);
                 }
@@ -459,11 +494,22 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Answer {
             })();
             answer(reply, r)
         }
+        Op::RecordReply(id, json, reply) => {
+            let r = tx
+                .prepare_cached(
+                    "UPDATE journal SET state = 'finishing', reply = ?2, updated_at = ?3
+                     WHERE triggered_id = ?1",
+                )
+                .and_then(|mut s| s.execute(params![id, json, now]))
+                .map(|_| ())
+                .map_err(StoreError::from);
+            answer(reply, r)
+        }
         Op::Open(reply) => {
             let r = (|| -> Result<Vec<OpenEntry>, StoreError> {
                 let mut stmt = tx.prepare_cached(
                     "SELECT event, triggered_id, keptn_context, event_type, state, reason,
-                            received_at
+                            received_at, reply
                      FROM journal WHERE state <> 'finished' ORDER BY received_at, triggered_id",
                 )?;
                 let rows = stmt.query_map([], |row| {
@@ -472,11 +518,12 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Answer {
                         row.get::<_, String>(4)?,
                         row.get::<_, Option<String>>(5)?,
                         row.get::<_, i64>(6)?,
+                        row.get::<_, Option<String>>(7)?,
                     ))
                 })?;
                 let mut out = Vec::new();
                 for row in rows {
-                    let (row, state, reason, received_at_ms) = row?;
+                    let (row, state, reason, received_at_ms, reply) = row?;
                     let Some(state) = JournalState::parse(&state) else {
                         continue;
                     };
@@ -487,6 +534,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Answer {
                         reason,
                         received_at_ms,
                         unreadable,
+                        reply,
                     });
                 }
                 Ok(out)
@@ -626,13 +674,60 @@ mod tests {
         assert_eq!(open[0].reason.as_deref(), Some("manual"));
         assert_eq!(open[0].event, ev("b"));
         // Only a pending entry can be settled, and only once.
-        assert!(store.settle("c").await.expect("settle").is_none());
-        assert_eq!(store.settle("b").await.expect("settle"), Some(ev("b")));
-        assert!(store.settle("b").await.expect("settle").is_none());
+        assert!(store.settle("c", None).await.expect("settle").is_none());
+        assert_eq!(
+            store.settle("b", None).await.expect("settle"),
+            Some(ev("b"))
+        );
+        assert!(store.settle("b", None).await.expect("settle").is_none());
         assert_eq!(
             store.get("b").await.expect("get").map(|(_, s)| s),
             Some(JournalState::Finished)
         );
+    }
+
+    #[tokio::test]
+    async fn a_recorded_reply_is_open_until_marked_sent_and_survives_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        store.accept(&ev("a")).await.expect("accept");
+        store.accept(&ev("p")).await.expect("accept");
+        store
+            .mark("p", JournalState::Pending, None)
+            .await
+            .expect("mark");
+        store
+            .record_reply("a", "{\"id\":\"r\"}".into())
+            .await
+            .expect("record");
+        // A decision recorded with its reply: only the first settle wins.
+        assert!(
+            store
+                .settle("p", Some("{\"id\":\"d\"}".into()))
+                .await
+                .expect("settle")
+                .is_some()
+        );
+        assert!(store.settle("p", None).await.expect("settle").is_none());
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        let open = store.open_entries().await.expect("open");
+        let got: Vec<_> = open
+            .iter()
+            .map(|e| (e.event.id.as_str(), e.state, e.reply.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a", JournalState::Finishing, Some("{\"id\":\"r\"}")),
+                ("p", JournalState::Finishing, Some("{\"id\":\"d\"}")),
+            ]
+        );
+        store
+            .mark("a", JournalState::Finished, None)
+            .await
+            .expect("mark");
+        assert_eq!(store.open_entries().await.expect("open").len(), 1);
     }
 
     #[tokio::test]
@@ -721,7 +816,7 @@ mod tests {
         let (got, state) = store.get("deep").await.expect("get").expect("some");
         assert_eq!((got.id.as_str(), state), ("deep", JournalState::Pending));
         let settled = store
-            .settle("deep")
+            .settle("deep", None)
             .await
             .expect("settle")
             .expect("pending");

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 
+pub mod jetstream;
 pub mod nats;
 
 /// A reply could not be handed to the transport.

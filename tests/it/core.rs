@@ -453,7 +453,8 @@ async fn tasks_left_unfinished_by_a_dead_process_are_answered_at_start() {
             store.mark(&t.id, state, None).await.expect("mark");
         }
     }
-    let app = Service::launch(&nats.url(), data.path(), |_| {}).await;
+    // With re-runs off, an interrupted task is answered `errored`.
+    let app = Service::launch(&nats.url(), data.path(), |c| c.rerun_interrupted = false).await;
     for (ev, n) in [(&started, 1), (&accepted, 2)] {
         let id = ev["id"].as_str().expect("id");
         let replies = peer.await_replies(id, n, WAIT).await;

@@ -10,6 +10,7 @@ mod deploy_helm;
 mod deploy_kube;
 mod deploy_process;
 mod evaluation;
+mod exactly_once;
 mod hostile;
 mod loadtest;
 mod pod_sandbox;
