@@ -276,6 +276,14 @@ pub enum YamlLimit {
 }
 
 impl YamlLimit {
+    /// The message without the line (for errors that carry the line apart).
+    pub fn what(&self) -> String {
+        match self {
+            YamlLimit::TooLarge(_) => self.to_string(),
+            YamlLimit::TooDeep { .. } => format!("nested more than {MAX_YAML_DEPTH} levels deep"),
+        }
+    }
+
     pub fn line(&self) -> Option<usize> {
         match self {
             YamlLimit::TooLarge(_) => None,
