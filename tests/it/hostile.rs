@@ -235,6 +235,22 @@ async fn case4_correlatable_events_are_answered_in_every_mode() {
         assert_eq!(f["data"]["status"], "errored", "binary {what}");
     }
 
+    // An event cut off inside `data` (members in Go's order: data last) is still answered.
+    let id = uuid::Uuid::new_v4().to_string();
+    let cut = format!(
+        r#"{{"specversion":"1.0","id":"{id}","source":"s","type":"sh.keptn.event.approval.triggered","shkeptncontext":"ctx","data":{{"project":"p","stage":"#
+    );
+    peer.publish_raw("sh.keptn.event.approval.triggered", cut.into_bytes())
+        .await;
+    let f = finished_of(&peer.await_replies(&id, 2, WAIT).await);
+    assert_eq!(f["data"]["status"], "errored");
+    assert!(
+        f["data"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not valid JSON")),
+        "{f}"
+    );
+
     // Binary-mode attribute problems are answered, as structured mode answers them.
     let attribute_problems: Vec<(&str, &[u8], &str)> = vec![
         ("ce-time", b"yesterday", "RFC 3339"),
