@@ -235,6 +235,22 @@ async fn case4_correlatable_events_are_answered_in_every_mode() {
         assert_eq!(f["data"]["status"], "errored", "binary {what}");
     }
 
+    // An event cut off inside `data` (members in Go's order: data last) is still answered.
+    let id = uuid::Uuid::new_v4().to_string();
+    let cut = format!(
+        r#"{{"specversion":"1.0","id":"{id}","source":"s","type":"sh.keptn.event.approval.triggered","shkeptncontext":"ctx","data":{{"project":"p","stage":"#
+    );
+    peer.publish_raw("sh.keptn.event.approval.triggered", cut.into_bytes())
+        .await;
+    let f = finished_of(&peer.await_replies(&id, 2, WAIT).await);
+    assert_eq!(f["data"]["status"], "errored");
+    assert!(
+        f["data"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not valid JSON")),
+        "{f}"
+    );
+
     // Binary-mode attribute problems are answered, as structured mode answers them.
     let attribute_problems: Vec<(&str, &[u8], &str)> = vec![
         ("ce-time", b"yesterday", "RFC 3339"),
@@ -684,4 +700,59 @@ async fn case7_files_written_differently_are_read_as_python_and_yaml_read_them()
     let v: Value = serde_json::from_str(&stdout).expect("json");
     assert_eq!(v["result"], "pass", "{v}");
     assert_eq!(v["evaluation"]["score"], 100.0);
+}
+
+#[tokio::test]
+async fn case7_the_test_task_reads_locust_files_as_python_does() {
+    let srv = crate::harness::http_target::HttpTarget::start().await;
+    let resources = tempfile::tempdir().expect("tempdir");
+    let simple = "from locust import HttpUser, task\nclass U(HttpUser):\n    @task\n    def a(self):\n        self.client.get('/')\n";
+    let good = resources.path().join("sockshop/staging/carts/locust");
+    std::fs::create_dir_all(&good).expect("mkdir");
+    // A byte-order mark, CR-only line ends and a form feed, in one file.
+    std::fs::write(
+        good.join("locustfile.py"),
+        format!("\u{feff}{}", simple.replace("class U", "\u{c}\nclass U")).replace('\n', "\r"),
+    )
+    .expect("locustfile");
+    std::fs::write(
+        good.join("locust.conf"),
+        "\u{feff}users = 1\r\niterations = 3\r\n",
+    )
+    .expect("conf");
+    let bad = resources.path().join("sockshop/staging/orders/locust");
+    std::fs::create_dir_all(&bad).expect("mkdir");
+    let latin1: Vec<u8> = simple
+        .replace("'/'", "'/caf\u{e9}'")
+        .chars()
+        .map(|c| c as u32 as u8)
+        .collect();
+    std::fs::write(bad.join("locustfile.py"), latin1).expect("locustfile");
+    let path = resources.path().to_path_buf();
+    let (_nats, _svc, peer) = setup(move |c| {
+        c.keptn = keptn_native::config::KeptnConnection::Standalone {
+            resources_dir: path,
+        };
+        c.loadtest.allowed_hosts = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let trigger = |service: &str| {
+        let mut data = scope(json!({"test": {"teststrategy": "performance"},
+                                    "deployment": {"deploymentURIsLocal": [srv.url.clone()]}}));
+        data["service"] = json!(service);
+        KeptnPeer::triggered("test", data)
+    };
+    let id = peer.publish(&trigger("carts")).await;
+    let f = finished_of(&peer.await_replies(&id, 2, Duration::from_secs(30)).await);
+    assert_eq!(f["data"]["status"], "succeeded", "{f}");
+    assert_eq!(f["data"]["result"], "pass", "{f}");
+    assert_eq!(srv.count(), 3);
+    let id = peer.publish(&trigger("orders")).await;
+    let f = finished_of(&peer.await_replies(&id, 2, WAIT).await);
+    assert_eq!(f["data"]["status"], "errored");
+    let msg = f["data"]["message"].as_str().expect("message");
+    assert!(
+        msg.contains("locust/locustfile.py:5: not UTF-8 (byte 0xE9 at column 30)"),
+        "{msg}"
+    );
 }
