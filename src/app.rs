@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -17,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::api::{self, ApiState};
-use crate::config::{KeptnConnection, ServeConfig};
+use crate::config::{ConsumerMode, KeptnConnection, ServeConfig};
 use crate::dispatch::Dispatcher;
 use crate::evaluation::history::{DatastoreHistory, EvaluationHistory};
 use crate::handlers::{self, TaskContext};
@@ -27,6 +28,7 @@ use crate::resources::keptn::KeptnResources;
 use crate::resources::{LocalDir, ResourceStore};
 use crate::store::Store;
 use crate::store::history::StoreHistory;
+use crate::transport::jetstream;
 use crate::transport::nats::{self, NatsSink};
 
 /// A running service.
@@ -36,9 +38,25 @@ pub struct RunningApp {
     pub dispatcher: Arc<Dispatcher>,
     stop: CancellationToken,
     done: JoinHandle<()>,
+    /// Set when a part died (consumer, HTTP server) instead of being stopped.
+    failed: Arc<AtomicBool>,
+    connectivity: Arc<nats::Connectivity>,
 }
 
 impl RunningApp {
+    /// Waits (at most `within`) until the service takes events: connected, journal
+    /// recovered, subscriptions or consumers in place. `false` if that did not happen in time.
+    pub async fn ready(&self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while !(self.connectivity.is_connected() && self.connectivity.is_consuming()) {
+            if tokio::time::Instant::now() >= deadline || self.stop.is_cancelled() {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+
     /// Starts the graceful shutdown.
     pub fn stop(&self) {
         self.stop.cancel();
@@ -51,9 +69,17 @@ impl RunningApp {
 
     /// Waits until the service has shut down.
     pub async fn wait(self) {
+        self.wait_status().await;
+    }
+
+    /// Waits until the service has shut down; `false` if it stopped because a part of it died
+    /// (the NATS consumer or the HTTP server), so that the process can exit non-zero.
+    pub async fn wait_status(self) -> bool {
         if let Err(e) = self.done.await {
             error!(error = %e, "shutdown task failed");
+            return false;
         }
+        !self.failed.load(Ordering::Relaxed)
     }
 
     /// Stops and waits.
@@ -127,6 +153,75 @@ fn subjects(config: &ServeConfig, registry: &handlers::Registry) -> Vec<String> 
     subjects
 }
 
+/// The subjects a JetStream consumer is made for: the default wildcard
+/// `sh.keptn.event.*.triggered` becomes the `.triggered` subject of every handled task name,
+/// so that the stream only delivers what this service answers.
+fn durable_subjects(subjects: &[String], registry: &handlers::Registry) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in subjects {
+        if s == "sh.keptn.event.*.triggered" {
+            for name in registry.task_names() {
+                out.push(EventType::task(&name, EventKind::Triggered));
+            }
+        } else {
+            out.push(s.clone());
+        }
+    }
+    out.dedup();
+    out
+}
+
+/// Decides the consumer mode once connected, recovers the journal, then consumes until
+/// `stop`. An error here ends the service (non-zero exit).
+#[allow(clippy::too_many_arguments)]
+async fn consume(
+    client: async_nats::Client,
+    config: ServeConfig,
+    subjects: Vec<String>,
+    durable: Vec<String>,
+    dispatcher: Arc<Dispatcher>,
+    metrics: Arc<Metrics>,
+    connectivity: Arc<nats::Connectivity>,
+    mode_tx: tokio::sync::watch::Sender<Option<ConsumerMode>>,
+    messages: TaskTracker,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let Some(mode) = nats::resolve_mode(&client, config.nats_consumer, &stop).await else {
+        return Ok(());
+    };
+    dispatcher.set_redelivery(mode == ConsumerMode::Jetstream);
+    dispatcher.set_rerun_interrupted(config.rerun_interrupted);
+    let _ = mode_tx.send(Some(mode));
+    dispatcher
+        .recover()
+        .await
+        .context("recovering the journal")?;
+    if mode == ConsumerMode::Jetstream {
+        jetstream::consume(
+            client,
+            durable,
+            config.queue_group.clone(),
+            dispatcher,
+            metrics,
+            connectivity,
+            messages,
+            stop,
+        )
+        .await
+    } else {
+        nats::consume(
+            client,
+            subjects,
+            config.queue_group.clone(),
+            dispatcher,
+            connectivity,
+            messages,
+            stop,
+        )
+        .await
+    }
+}
+
 /// Builds and starts the service.
 pub async fn start(config: ServeConfig) -> anyhow::Result<RunningApp> {
     let mut metrics_registry = MetricsRegistry::default();
@@ -144,23 +239,28 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningApp> {
     let registry = handlers::Registry::build(&tasks, &config.tasks, &config.task_aliases).await?;
     let metrics_registry = tasks.take_metrics();
     let subjects = subjects(&config, &registry);
+    let durable = durable_subjects(&subjects, &registry);
     info!(tasks = ?registry.task_names(), "tasks handled natively");
 
     let (client, connectivity) = nats::connect(&config.nats, &config.name, Arc::clone(&metrics))
         .await
         .context("connecting to NATS")?;
+    let (mode_tx, mode_rx) = tokio::sync::watch::channel(None);
+    // Replies still unsent when the drain is over stay in the outbox for the next start.
+    let give_up = CancellationToken::new();
     let dispatcher = Dispatcher::new(
         registry,
         ReplyBuilder::new(&config.name),
-        Arc::new(NatsSink::new(client.clone())),
+        Arc::new(NatsSink::with_mode(
+            client.clone(),
+            mode_rx,
+            Arc::clone(&metrics),
+            give_up.clone(),
+        )),
         store.clone(),
-        metrics,
+        Arc::clone(&metrics),
         config.filter.clone(),
     );
-    dispatcher
-        .recover()
-        .await
-        .context("recovering the journal")?;
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -170,7 +270,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningApp> {
     let state = ApiState {
         dispatcher: Arc::clone(&dispatcher),
         registry: Arc::new(metrics_registry),
-        connectivity,
+        connectivity: Arc::clone(&connectivity),
         token: config.api_token.clone(),
     };
     let stop = CancellationToken::new();
@@ -182,14 +282,43 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningApp> {
     info!(%http_addr, "HTTP API listening");
 
     let messages = TaskTracker::new();
-    let consumer = tokio::spawn(nats::consume(
+    let failed = Arc::new(AtomicBool::new(false));
+    let consumer = tokio::spawn(consume(
         client.clone(),
+        config.clone(),
         subjects,
-        config.queue_group.clone(),
+        durable,
         Arc::clone(&dispatcher),
+        metrics,
+        Arc::clone(&connectivity),
+        mode_tx,
         messages.clone(),
         stop.clone(),
     ));
+    // A consumer or HTTP server that ends while the service is not stopping means the service
+    // is deaf: stop it and exit non-zero rather than run on.
+    let (consumer, http) = {
+        let watch = |what: &'static str, task: JoinHandle<anyhow::Result<()>>| {
+            let stop = stop.clone();
+            let failed = Arc::clone(&failed);
+            tokio::spawn(async move {
+                let r = task.await;
+                let problem = match r {
+                    Ok(Ok(())) if stop.is_cancelled() => None,
+                    Ok(Ok(())) => Some("stopped unexpectedly".to_string()),
+                    Ok(Err(e)) => Some(format!("{e:#}")),
+                    Err(e) => Some(e.to_string()),
+                };
+                if let Some(p) = problem {
+                    error!(error = %p, "{what} died; shutting down");
+                    failed.store(true, Ordering::Relaxed);
+                    stop.cancel();
+                }
+            })
+        };
+        let http = tokio::spawn(async move { http.await?.map_err(anyhow::Error::from) });
+        (watch("NATS consumer", consumer), watch("HTTP server", http))
+    };
 
     let pruner = {
         let stop = stop.clone();
@@ -215,14 +344,19 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningApp> {
     let done = tokio::spawn(async move {
         stopping.cancelled().await;
         info!("shutting down: no new events");
-        match consumer.await {
-            Ok(Err(e)) => error!(error = %format!("{e:#}"), "NATS consumer failed"),
-            Err(e) => error!(error = %e, "NATS consumer panicked"),
-            Ok(Ok(())) => {}
-        }
+        let _ = consumer.await;
         messages.close();
         messages.wait().await;
+        // Replies of tasks answered at the end of the grace period get a few seconds more.
+        let give_up_later = {
+            let give_up = give_up.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(grace + Duration::from_secs(5)).await;
+                give_up.cancel();
+            })
+        };
         d.drain(grace).await;
+        give_up_later.abort();
         tasks.shutdown().await;
         let _ = pruner.await;
         let _ = http.await;
@@ -234,5 +368,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningApp> {
         dispatcher,
         stop,
         done,
+        failed,
+        connectivity,
     })
 }

@@ -48,6 +48,31 @@ pub enum LogFormat {
     Json,
 }
 
+/// How triggered events are consumed from NATS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsumerMode {
+    /// Core NATS queue subscriptions: no redelivery; events published while the service is
+    /// away are lost for it.
+    Core,
+    /// Durable JetStream consumers on Keptn's `keptn` stream: nothing is lost across restarts,
+    /// replies carry a stable id that the stream deduplicates.
+    Jetstream,
+    /// JetStream when the server has it, core NATS otherwise.
+    #[default]
+    Auto,
+}
+
+impl ConsumerMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsumerMode::Core => "core",
+            ConsumerMode::Jetstream => "jetstream",
+            ConsumerMode::Auto => "auto",
+        }
+    }
+}
+
 /// `serve` flags. Every field is optional here; defaults are applied in [`ServeArgs::resolve`]
 /// after the YAML file, so that the file can set what flags and variables do not.
 #[derive(Debug, Clone, Default, clap::Args, Deserialize)]
@@ -73,6 +98,18 @@ pub struct ServeArgs {
     /// NATS queue group; replicas in one group share the work. [default: the name]
     #[arg(long, env = "PUBSUB_GROUP")]
     pub queue_group: Option<String>,
+
+    /// How events are consumed: `core` (queue subscriptions), `jetstream` (durable consumers
+    /// on Keptn's `keptn` stream, exactly-once replies) or `auto` (JetStream when the server
+    /// has it). [default: auto]
+    #[arg(long, env = "NATS_CONSUMER", value_enum)]
+    pub nats_consumer: Option<ConsumerMode>,
+
+    /// Run a task again after a crash interrupted it (approval, evaluation and test are safe to
+    /// repeat; deployment applies the same configuration again) instead of answering it
+    /// `errored`. [default: true]
+    #[arg(long, env = "RERUN_INTERRUPTED")]
+    pub rerun_interrupted: Option<bool>,
 
     /// NATS user (with --nats-password).
     #[arg(long, env = "NATS_USER")]
@@ -218,6 +255,8 @@ pub struct ServeConfig {
     pub nats: NatsConfig,
     pub subjects: Vec<String>,
     pub queue_group: String,
+    pub nats_consumer: ConsumerMode,
+    pub rerun_interrupted: bool,
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub tasks: Vec<String>,
@@ -466,6 +505,8 @@ impl ServeArgs {
             nats,
             subjects,
             queue_group,
+            nats_consumer: pick!(nats_consumer).unwrap_or_default(),
+            rerun_interrupted: pick!(rerun_interrupted).unwrap_or(true),
             listen: pick!(listen).unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8080))),
             data_dir: pick!(data_dir).unwrap_or_else(|| PathBuf::from("./data")),
             tasks,
@@ -505,6 +546,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
         assert_eq!(c.shutdown_grace, Duration::from_secs(30));
         assert_eq!(c.tasks, task_names());
+        assert_eq!(c.nats_consumer, ConsumerMode::Auto);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - [`api`]: the HTTP API (events, probes, metrics, approvals).
 //! - [`evaluation`]: the quality gate: SLO model, scoring, timeframe, history, Prometheus SLIs.
 //! - [`resources`]: Keptn resources (SLO, SLI, plans, charts) from Keptn or a directory.
+//! - [`fault`]: deterministic crash points for tests (`KEPTN_NATIVE_FAULT`).
 //! - [`config`], [`telemetry`], [`metrics`], [`app`]: configuration, logs, metrics, wiring.
 //! - [`loadtest`]: the native load generator: plans, locust translation, engine, statistics.
 //! - [`deploy`]: deployment backends (`process`, `helm`, `kubernetes`) behind one trait.
@@ -18,6 +19,7 @@
 //! - [`runner`]: the local delivery runner (plays the shipyard-controller on NATS).
 //! - [`sample_service`]: the tutorial's podtato-head stand-in.
 //! - [`cli`]: the subcommands of the binary.
+//! - [`untrusted`]: limits and normalisation applied to outside input before it is parsed.
 
 pub mod api;
 pub mod app;
@@ -28,6 +30,7 @@ pub mod demo;
 pub mod deploy;
 pub mod dispatch;
 pub mod evaluation;
+pub mod fault;
 pub mod handlers;
 pub mod keptn;
 pub mod loadtest;
@@ -38,3 +41,4 @@ pub mod sample_service;
 pub mod store;
 pub mod telemetry;
 pub mod transport;
+pub mod untrusted;

@@ -10,7 +10,8 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabels {
-    /// The event type; only types we subscribe to reach here, so the set stays small.
+    /// The event type of a task handled here, or `other`: never a value the sender chose
+    /// freely, so the number of series stays bounded.
     pub r#type: String,
     /// handled | ignored | duplicate | rejected | settled
     pub outcome: &'static str,
@@ -31,6 +32,12 @@ pub struct TaskLabels {
     pub task: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AckLabels {
+    /// ack | nak | term
+    pub kind: &'static str,
+}
+
 /// Handles to every metric the core updates.
 pub struct Metrics {
     pub events: Family<EventLabels, Counter>,
@@ -42,6 +49,10 @@ pub struct Metrics {
     pub nats_connected: Gauge,
     pub nats_reconnects: Counter,
     pub nats_slow_consumer: Counter,
+    pub redeliveries: Counter,
+    pub acks: Family<AckLabels, Counter>,
+    pub duplicate_replies: Counter,
+    pub outbox_backlog: Gauge,
 }
 
 impl Metrics {
@@ -63,6 +74,10 @@ impl Metrics {
             nats_connected: Gauge::default(),
             nats_reconnects: Counter::default(),
             nats_slow_consumer: Counter::default(),
+            redeliveries: Counter::default(),
+            acks: Family::default(),
+            duplicate_replies: Counter::default(),
+            outbox_backlog: Gauge::default(),
         };
         let r = registry.sub_registry_with_prefix("keptn_native");
         r.register(
@@ -109,6 +124,26 @@ impl Metrics {
             "nats_slow_consumer",
             "Times NATS dropped messages because the service fell behind",
             m.nats_slow_consumer.clone(),
+        );
+        r.register(
+            "jetstream_redeliveries",
+            "JetStream messages delivered more than once",
+            m.redeliveries.clone(),
+        );
+        r.register(
+            "jetstream_acks",
+            "JetStream messages answered, by kind (ack, nak = redeliver, term = never again)",
+            m.acks.clone(),
+        );
+        r.register(
+            "duplicate_replies_dropped",
+            "Replies sent again after a crash that the stream's duplicate window dropped",
+            m.duplicate_replies.clone(),
+        );
+        r.register(
+            "outbox_backlog",
+            "Replies recorded and not yet acknowledged by NATS",
+            m.outbox_backlog.clone(),
         );
         m
     }

@@ -94,6 +94,10 @@ pub async fn decide(
             StatusCode::NOT_FOUND,
             Json(json!({"error": format!("no pending approval with triggered id {id}")})),
         ),
+        Err(e @ ApprovalError::NotSent(_)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": e.to_string()})),
+        ),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({"error": e.to_string()})),

@@ -9,24 +9,18 @@ use serde_json::json;
 
 use super::ApiState;
 use crate::dispatch::Outcome;
-use crate::keptn::envelope::Envelope;
+use crate::keptn::envelope::decode_binary;
 
 pub async fn receive(
     State(s): State<ApiState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, Json<serde_json::Value>) {
-    let outcome = if headers.contains_key("ce-specversion") {
-        match cloudevents::binding::http::to_event(&headers, body.to_vec()) {
-            Ok(ev) => s.dispatcher.dispatch(Envelope::from_event(&ev)).await,
-            Err(e) => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    Json(
-                        json!({"outcome": "rejected", "reason": format!("invalid binary-mode CloudEvent: {e}")}),
-                    ),
-                );
-            }
+    // Binary mode when the attributes come as headers; the body is then only `data`.
+    let outcome = if headers.contains_key("ce-specversion") || headers.contains_key("ce-id") {
+        match decode_binary(&headers, &body) {
+            Ok(env) => s.dispatcher.dispatch(env).await,
+            Err(e) => s.dispatcher.reject(&e, body.len()),
         }
     } else {
         s.dispatcher.dispatch_bytes(&body).await
@@ -35,9 +29,10 @@ pub async fn receive(
         Outcome::Handled | Outcome::Settled => StatusCode::ACCEPTED,
         Outcome::Duplicate | Outcome::Ignored(_) => StatusCode::OK,
         Outcome::Rejected(_) => StatusCode::BAD_REQUEST,
+        Outcome::Retry(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     let reason = match &outcome {
-        Outcome::Ignored(r) | Outcome::Rejected(r) => Some(r.clone()),
+        Outcome::Ignored(r) | Outcome::Rejected(r) | Outcome::Retry(r) => Some(r.clone()),
         _ => None,
     };
     (

@@ -12,12 +12,18 @@ pub async fn health() -> &'static str {
     "ok"
 }
 
-/// Readiness: 200 only while NATS is connected.
+/// Readiness: 200 only while NATS is connected and the subscriptions or JetStream consumers
+/// exist (they are made after the journal was recovered, so the store is usable too).
 pub async fn ready(State(s): State<ApiState>) -> impl IntoResponse {
-    if s.connectivity.is_connected() {
-        (StatusCode::OK, "ready")
-    } else {
+    if !s.connectivity.is_connected() {
         (StatusCode::SERVICE_UNAVAILABLE, "NATS is not connected")
+    } else if !s.connectivity.is_consuming() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "recovering the journal or creating the subscriptions",
+        )
+    } else {
+        (StatusCode::OK, "ready")
     }
 }
 

@@ -90,6 +90,10 @@ fn read(path: &std::path::Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
+fn read_bytes(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
 /// Builds the workload from files and flags.
 fn workload(args: &LoadtestArgs) -> anyhow::Result<Workload> {
     let mut w = if let Some(p) = &args.plan {
@@ -99,10 +103,14 @@ fn workload(args: &LoadtestArgs) -> anyhow::Result<Workload> {
             .validate(&name)?
     } else if let Some(f) = &args.locustfile {
         let conf = match &args.locust_conf {
-            Some(c) => locust::parse_conf(&c.display().to_string(), &read(c)?)?,
+            Some(c) => {
+                let name = c.display().to_string();
+                locust::parse_conf(&name, &locust::source_text(&name, &read_bytes(c)?)?)?
+            }
             None => locust::LocustConf::default(),
         };
-        let lf = locust::parse_locustfile(&f.display().to_string(), &read(f)?)?;
+        let name = f.display().to_string();
+        let lf = locust::parse_locustfile(&name, &locust::source_text(&name, &read_bytes(f)?)?)?;
         locust::to_workload(&conf, &lf)
     } else {
         return Err(anyhow!("give --plan or --locustfile"));

@@ -128,7 +128,14 @@ pub fn run(args: RunArgs) -> ExitCode {
                         config.deploy.process_sd_dir = None;
                     }
                     match crate::app::start(config).await {
-                        Ok(s) => Some((s, work)),
+                        Ok(s) if s.ready(std::time::Duration::from_secs(30)).await => {
+                            Some((s, work))
+                        }
+                        Ok(_) => {
+                            return Err(crate::runner::RunError::Nats(
+                                "the in-process service did not become ready within 30 s".into(),
+                            ));
+                        }
                         Err(e) => {
                             return Err(crate::runner::RunError::Nats(format!(
                                 "cannot start the in-process service: {e:#}"

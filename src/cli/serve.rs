@@ -39,8 +39,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
             info!("signal received");
             stop.cancel();
         });
-        app.wait().await;
-        ExitCode::SUCCESS
+        if app.wait_status().await {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
     })
 }
 

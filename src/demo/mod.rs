@@ -315,6 +315,9 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoSummary> {
     );
     let config = service_config(&nats_url, &work, &resources, &sd_dir, &prometheus_url);
     let service = app::start(config).await.context("starting the service")?;
+    if !service.ready(Duration::from_secs(30)).await {
+        anyhow::bail!("the service did not become ready within 30 s");
+    }
     println!("keptn-native serving on http://{}", service.http_addr);
 
     let http = reqwest::Client::new();

@@ -2,7 +2,7 @@
 //!
 //! Reads the chart stored as the Keptn resource `charts/<service>.tgz` (service level), writes
 //! it to a temporary file and runs
-//! `helm upgrade --install <release> <chart> -n <namespace> --create-namespace
+//! `helm upgrade --install <release> <chart> -n <namespace> [--create-namespace]
 //! --set image=<image> --wait --timeout <secs>s`, then `helm get manifest` to find the released
 //! Service and report `http://<service>.<namespace>:<port>`. helm is run as a child process
 //! without a shell; arguments come from validated values only.
@@ -34,6 +34,7 @@ pub struct HelmBackend {
     release: String,
     namespace: String,
     timeout: Duration,
+    create_namespace: bool,
     resources: Arc<dyn ResourceStore>,
 }
 
@@ -44,6 +45,7 @@ impl HelmBackend {
             release: config.helm_release().to_string(),
             namespace: config.namespace().to_string(),
             timeout: config.helm_timeout(),
+            create_namespace: config.create_namespace(),
             resources,
         }
     }
@@ -56,23 +58,28 @@ impl HelmBackend {
         namespace: &str,
         image: &str,
     ) -> Vec<String> {
-        [
+        let mut args: Vec<String> = [
             "upgrade",
             "--install",
             release,
             chart,
             "--namespace",
             namespace,
-            "--create-namespace",
-            "--set",
-            &format!("image={image}"),
-            "--wait",
-            "--timeout",
-            &format!("{}s", self.timeout.as_secs()),
         ]
         .iter()
         .map(|s| s.to_string())
-        .collect()
+        .collect();
+        if self.create_namespace {
+            args.push("--create-namespace".into());
+        }
+        args.extend([
+            "--set".to_string(),
+            format!("image={image}"),
+            "--wait".into(),
+            "--timeout".into(),
+            format!("{}s", self.timeout.as_secs()),
+        ]);
+        args
     }
 
     /// The release and namespace of a project/stage/service, validated.
@@ -354,6 +361,8 @@ impl Drop for TempDir {
     }
 }
 
+/// Under `std::env::temp_dir()`, i.e. `$TMPDIR` (default `/tmp`): the chart mounts an emptyDir
+/// there, the only writable place besides the data directory under a read-only root.
 fn tempfile_dir() -> Result<TempDir, DeployError> {
     let path = std::env::temp_dir().join(format!("keptn-native-helm-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&path)
@@ -364,6 +373,31 @@ fn tempfile_dir() -> Result<TempDir, DeployError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn create_namespace_can_be_turned_off() {
+        let store: Arc<dyn ResourceStore> =
+            Arc::new(crate::resources::LocalDir::new("/nonexistent"));
+        let with = HelmBackend::new(&DeployConfig::default(), store.clone());
+        let args = with.upgrade_args("r", "c.tgz", "p-s", "img:1");
+        assert!(args.contains(&"--create-namespace".to_string()), "{args:?}");
+        let without = HelmBackend::new(
+            &DeployConfig {
+                create_namespace: Some(false),
+                ..Default::default()
+            },
+            store,
+        );
+        let args = without.upgrade_args("r", "c.tgz", "p-s", "img:1");
+        assert!(
+            !args.contains(&"--create-namespace".to_string()),
+            "{args:?}"
+        );
+        assert_eq!(
+            &args[..6],
+            ["upgrade", "--install", "r", "c.tgz", "--namespace", "p-s"]
+        );
+    }
 
     #[test]
     fn rollback_goes_to_the_latest_superseded_revision_below_the_deployed_one() {

@@ -1,7 +1,8 @@
 //! The `kubernetes` backend (`kube` crate).
 //!
 //! With manifests (the Keptn resource `kubernetes/<service>.yaml` by default, `${IMAGE}`
-//! replaced by the image): creates the namespace if needed and server-side applies every object
+//! replaced by the image): creates the namespace if needed (unless `create_namespace` is off)
+//! and server-side applies every object
 //! (field manager `keptn-native`, forced). Without: patches the image of the existing
 //! Deployment `<service>` (the container named like the service, else the first one).
 //! Then waits like `kubectl rollout status` ([`rollout_state`]) with a timeout, failing fast on
@@ -43,6 +44,7 @@ pub struct KubernetesBackend {
     namespace: String,
     manifest: String,
     timeout: Duration,
+    create_namespace: bool,
     poll: Duration,
 }
 
@@ -54,6 +56,7 @@ impl KubernetesBackend {
             namespace: config.namespace().to_string(),
             manifest: config.kube_manifest().to_string(),
             timeout: config.kube_rollout_timeout(),
+            create_namespace: config.create_namespace(),
             poll: Duration::from_secs(2),
         }
     }
@@ -75,12 +78,15 @@ impl KubernetesBackend {
                 "the manifest resource has no objects".into(),
             ));
         }
-        let ns_api: Api<Namespace> = Api::all(self.client.clone());
-        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
-        ns_api
-            .patch(namespace, &apply_params(), &Patch::Apply(&ns))
-            .await
-            .map_err(|e| api_error(&format!("apply Namespace {namespace}"), e))?;
+        if self.create_namespace {
+            let ns_api: Api<Namespace> = Api::all(self.client.clone());
+            let ns =
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+            ns_api
+                .patch(namespace, &apply_params(), &Patch::Apply(&ns))
+                .await
+                .map_err(|e| api_error(&format!("apply Namespace {namespace}"), e))?;
+        }
         let mut deployment = None;
         for mut doc in docs {
             let (ar, namespaced) = api_resource(&doc)?;

@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use async_trait::async_trait;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -253,6 +252,16 @@ pub struct DeployConfig {
     #[arg(long = "deploy-namespace", env = "KEPTN_NATIVE_DEPLOY_NAMESPACE")]
     pub namespace: Option<String>,
 
+    /// Helm and kubernetes backends: create the target namespace when it is missing (helm
+    /// `--create-namespace`; the kubernetes backend applies a Namespace). Set it to false when
+    /// the namespaces are made by the platform team, so the service needs no cluster-wide
+    /// permission on Namespaces. Env `KEPTN_NATIVE_DEPLOY_CREATE_NAMESPACE`. Default true.
+    #[arg(
+        long = "deploy-create-namespace",
+        env = "KEPTN_NATIVE_DEPLOY_CREATE_NAMESPACE"
+    )]
+    pub create_namespace: Option<bool>,
+
     /// Helm backend: seconds given to `helm upgrade --wait --timeout`. Env
     /// `KEPTN_NATIVE_HELM_TIMEOUT`. Default 300.
     #[arg(long = "helm-timeout", env = "KEPTN_NATIVE_HELM_TIMEOUT")]
@@ -298,6 +307,9 @@ impl DeployConfig {
     }
     pub fn namespace(&self) -> &str {
         self.namespace.as_deref().unwrap_or("{project}-{stage}")
+    }
+    pub fn create_namespace(&self) -> bool {
+        self.create_namespace.unwrap_or(true)
     }
     pub fn helm_timeout(&self) -> Duration {
         Duration::from_secs(self.helm_timeout_secs.unwrap_or(300))
@@ -515,6 +527,8 @@ pub fn validate_name(what: &str, name: &str) -> Result<(), DeployError> {
 pub struct Backends {
     config: DeployConfig,
     by_name: HashMap<&'static str, Arc<dyn DeployBackend>>,
+    /// Backends that could not be built, with the reason (reported per deployment).
+    unavailable: HashMap<&'static str, String>,
 }
 
 impl Backends {
@@ -522,11 +536,14 @@ impl Backends {
         Backends {
             config,
             by_name: HashMap::new(),
+            unavailable: HashMap::new(),
         }
     }
 
     /// Every backend the configuration can select; a Kubernetes client only when a
-    /// project/stage uses the kubernetes backend.
+    /// project/stage uses the kubernetes backend. Without cluster credentials (e.g. no role
+    /// bound, so no token mounted) the service still starts, and each kubernetes deployment
+    /// reports why it cannot run.
     pub async fn build(
         config: &DeployConfig,
         http: &reqwest::Client,
@@ -539,20 +556,35 @@ impl Backends {
                 Arc::clone(resources),
             )));
         if config.uses_backend("kubernetes") {
-            let kube = kube::Client::try_default()
-                .await
-                .context("the kubernetes deployment backend needs a cluster (in-cluster service account or kubeconfig)")?;
-            backends = backends.with(Arc::new(kubernetes::KubernetesBackend::new(
-                config,
-                kube,
-                Arc::clone(resources),
-            )));
+            match kube::Client::try_default().await {
+                Ok(kube) => {
+                    backends = backends.with(Arc::new(kubernetes::KubernetesBackend::new(
+                        config,
+                        kube,
+                        Arc::clone(resources),
+                    )));
+                }
+                Err(e) => {
+                    let why = format!(
+                        "no Kubernetes client (in-cluster service account token or kubeconfig): {e}"
+                    );
+                    tracing::warn!(reason = %why, "kubernetes deployment backend unavailable");
+                    backends = backends.without("kubernetes", why);
+                }
+            }
         }
         Ok(backends)
     }
 
     pub fn with(mut self, backend: Arc<dyn DeployBackend>) -> Self {
         self.by_name.insert(backend.name(), backend);
+        self
+    }
+
+    /// Records why a configured backend could not be built (e.g. no cluster credentials), so
+    /// that the service still runs its other tasks and each deployment says why it failed.
+    pub fn without(mut self, name: &'static str, reason: impl Into<String>) -> Self {
+        self.unavailable.insert(name, reason.into());
         self
     }
 
@@ -571,6 +603,11 @@ impl Backends {
     ) -> Result<Arc<dyn DeployBackend>, DeployError> {
         let name = self.config.backend_for(project, stage);
         self.by_name.get(name.as_str()).cloned().ok_or_else(|| {
+            if let Some(why) = self.unavailable.get(name.as_str()) {
+                return DeployError::Config(format!(
+                    "backend {name:?} is configured for {project}/{stage} but not available: {why}"
+                ));
+            }
             let mut have: Vec<&str> = self.by_name.keys().copied().collect();
             have.sort();
             DeployError::Config(format!(

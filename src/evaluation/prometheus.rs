@@ -168,11 +168,17 @@ pub fn merge_sli_files(
     for (level, bytes) in files {
         let Some(bytes) = bytes else { continue };
         let text = String::from_utf8_lossy(bytes);
+        let text = crate::untrusted::strip_bom(&text);
+        crate::untrusted::check_yaml(text).map_err(|e| SliConfigError::Yaml {
+            level: level.to_string(),
+            line: e.line(),
+            message: e.to_string(),
+        })?;
         let raw: Option<RawSli> =
-            serde_norway::from_str(&text).map_err(|e| SliConfigError::Yaml {
+            serde_norway::from_str(text).map_err(|e| SliConfigError::Yaml {
                 level: level.to_string(),
                 line: e.location().map(|l| l.line()),
-                message: e.to_string(),
+                message: crate::untrusted::printable(&e.to_string()).into_owned(),
             })?;
         let indicators = raw.and_then(|r| r.indicators).unwrap_or_default();
         if indicators.is_empty() {

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::untrusted;
+
 /// A parsed `slo.yaml`, defaults applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Slo {
@@ -98,8 +100,6 @@ pub enum SloError {
         line: Option<usize>,
         message: String,
     },
-    #[error("slo.yaml is not UTF-8 text")]
-    NotText,
 }
 
 #[derive(Deserialize, Default)]
@@ -204,14 +204,21 @@ fn sets(raw: Option<Vec<Option<RawCriteriaSet>>>) -> Option<Vec<CriteriaSet>> {
 impl Slo {
     /// Parses `slo.yaml` bytes and applies Keptn's defaults.
     pub fn parse(bytes: &[u8]) -> Result<Slo, SloError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| SloError::NotText)?;
+        let text = untrusted::utf8_text(bytes).map_err(|e| SloError::Yaml {
+            line: Some(e.line),
+            message: e.to_string(),
+        })?;
+        untrusted::check_yaml(text).map_err(|e| SloError::Yaml {
+            line: e.line(),
+            message: e.to_string(),
+        })?;
         let raw: RawSlo = if text.trim().is_empty() {
             RawSlo::default()
         } else {
             serde_norway::from_str::<Option<RawSlo>>(text)
                 .map_err(|e| SloError::Yaml {
                     line: e.location().map(|l| l.line()),
-                    message: e.to_string(),
+                    message: untrusted::printable(&e.to_string()).into_owned(),
                 })?
                 .unwrap_or_default()
         };
@@ -327,10 +334,8 @@ mod tests {
     fn invalid_yaml_names_the_line() {
         let err =
             Slo::parse(b"objectives:\n  - sli: a\n    pass: [\n  bad: : x\n").expect_err("invalid");
-        match &err {
-            SloError::Yaml { line, .. } => assert!(line.is_some()),
-            other => panic!("unexpected {other:?}"),
-        }
+        let SloError::Yaml { line, .. } = &err;
+        assert!(line.is_some());
         assert!(err.to_string().contains("line"), "{err}");
         let err = Slo::parse(b"invalid").expect_err("not a mapping");
         assert!(

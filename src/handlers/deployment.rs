@@ -262,5 +262,21 @@ mod tests {
             "{}",
             f.message
         );
+
+        let cfg = DeployConfig {
+            backend: Some("kubernetes".into()),
+            ..Default::default()
+        };
+        let h = DeploymentHandler::new(
+            Backends::new(cfg).without("kubernetes", "no service account token mounted"),
+        );
+        let f = run(&h, event("deployment", data(Some("img:v1")))).await;
+        assert_eq!(f.status, StatusType::Errored);
+        assert!(
+            f.message.contains("\"kubernetes\"")
+                && f.message.contains("no service account token mounted"),
+            "{}",
+            f.message
+        );
     }
 }

@@ -96,8 +96,9 @@ impl TestHandler {
     ) -> anyhow::Result<(Workload, String, Vec<String>)> {
         let plan_uri = self.settings.plan_resource();
         if let Some((src, bytes)) = self.find(scopes, plan_uri, commit).await? {
-            let text = String::from_utf8(bytes).map_err(|_| anyhow!("{src} is not UTF-8"))?;
-            let plan = PlanFile::parse(plan_uri, &text)?;
+            let text = crate::untrusted::utf8_text(&bytes)
+                .map_err(|e| anyhow!("{plan_uri}:{}: {e}; save the file as UTF-8", e.line))?;
+            let plan = PlanFile::parse(plan_uri, text)?;
             let w = plan.select(plan_uri, teststrategy)?.validate(plan_uri)?;
             return Ok((w, src, Vec::new()));
         }
@@ -105,7 +106,7 @@ impl TestHandler {
         let mut notes = Vec::new();
         let conf = match self.find(scopes, conf_uri, commit).await? {
             Some((_, b)) => {
-                let text = String::from_utf8(b).map_err(|_| anyhow!("{conf_uri} is not UTF-8"))?;
+                let text = locust::source_text(conf_uri, &b)?;
                 Some(locust::parse_conf(conf_uri, &text)?)
             }
             None => None,
@@ -131,7 +132,7 @@ impl TestHandler {
                         "locust.conf names locustfile {named:?}, which does not exist; ran {uri} as the job-executor's `-f` did"
                     ));
                 }
-                let text = String::from_utf8(b).map_err(|_| anyhow!("{uri} is not UTF-8"))?;
+                let text = locust::source_text(uri, &b)?;
                 let lf = locust::parse_locustfile(uri, &text)?;
                 let w = locust::to_workload(&conf.clone().unwrap_or_default(), &lf);
                 return Ok((w, src, notes));

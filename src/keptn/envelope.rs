@@ -1,18 +1,23 @@
 //! The CloudEvent envelope of Keptn events (§1.1): decoding from structured JSON (NATS,
 //! HTTP structured mode) or from a `cloudevents::Event` (HTTP binary mode), and encoding.
 //!
-//! Decoding is deliberately forgiving: when the strict CloudEvents decode fails (a bad `time`,
-//! a missing `source`), the event can still be answered as long as `id`, `type` and
-//! `shkeptncontext` can be read. The reason is kept in [`Envelope::problem`] so that the
-//! `.finished` event can say what was wrong.
+//! Decoding is deliberately forgiving: whatever else is wrong (a bad `time`, a missing
+//! `source`, a `data` that is not JSON or is nested too deep, a header that is not ASCII), the
+//! event can still be answered as long as `id`, `type` and `shkeptncontext` can be read. The
+//! reason is kept in [`Envelope::problem`] so that the `.finished` event can say what was
+//! wrong. Both HTTP modes and NATS go through the same rules; an empty id is no id.
 
 use chrono::{DateTime, Utc};
 use cloudevents::event::{Data, ExtensionValue};
 use cloudevents::{AttributesReader, Event};
 use serde_json::Value;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 use super::EventType;
 use super::payload::EventData;
+use crate::untrusted::{self, RawObject};
 
 /// Why an event could not be correlated at all (no reply is possible).
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -171,56 +176,151 @@ impl Envelope {
     }
 }
 
+/// `data` read from its raw bytes. When it cannot be used (nested too deep, not JSON), the
+/// scope fields (`project`, `stage`, `service`, `labels`) are still read from it where
+/// possible, so that the errored reply can carry them.
 fn parse_data(bytes: &[u8]) -> (Value, Option<String>) {
-    match serde_json::from_slice::<Value>(bytes) {
+    match untrusted::parse_json(bytes) {
         Ok(v) => (v, None),
-        Err(e) => (Value::Null, Some(format!("`data` is not valid JSON: {e}"))),
+        Err(e) => (
+            salvage_scope(bytes),
+            Some(format!("`data` cannot be read: {e}")),
+        ),
     }
 }
 
-/// Decodes a structured-mode JSON CloudEvent (what Keptn publishes on NATS).
-pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
-    match serde_json::from_slice::<Event>(bytes) {
-        Ok(ev) => {
-            let env = Envelope::from_event(&ev);
-            if env.id.is_empty() {
-                return Err(DecodeError::MissingAttribute("id"));
-            }
-            Ok(env)
-        }
-        Err(strict) => decode_lenient(bytes, &strict.to_string()),
-    }
-}
-
-/// Reads what can be read from a JSON object that is not a valid CloudEvent.
-fn decode_lenient(bytes: &[u8], strict_error: &str) -> Result<Envelope, DecodeError> {
-    let raw: Value =
-        serde_json::from_slice(bytes).map_err(|e| DecodeError::NotJson(e.to_string()))?;
-    let obj = raw
-        .as_object()
-        .ok_or_else(|| DecodeError::NotJson("top level is not an object".into()))?;
-    let s = |k: &str| {
-        obj.get(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
+/// `project`, `stage`, `service` and `labels` of a `data` object that cannot be read whole.
+pub fn salvage_scope(bytes: &[u8]) -> Value {
+    let Ok(obj) = RawObject::parse(bytes) else {
+        return Value::Null;
     };
-    let id = s("id").ok_or(DecodeError::MissingAttribute("id"))?;
-    let ty = s("type").ok_or(DecodeError::MissingAttribute("type"))?;
-    let time = s("time").and_then(|t| DateTime::parse_from_rfc3339(&t).ok().map(|t| t.to_utc()));
+    let mut out = serde_json::Map::new();
+    for key in ["project", "stage", "service"] {
+        if let Some(s) = obj.text(key) {
+            out.insert(key.into(), Value::String(s));
+        }
+    }
+    if let Some(labels) = obj
+        .raw("labels")
+        .and_then(|raw| untrusted::parse_json(raw).ok())
+        .filter(Value::is_object)
+    {
+        out.insert("labels".into(), labels);
+    }
+    Value::Object(out)
+}
+
+/// The attributes of an event, read leniently from either HTTP mode or structured JSON.
+#[derive(Debug, Default)]
+struct Attributes {
+    id: Option<String>,
+    ty: Option<String>,
+    source: Option<String>,
+    time: Option<String>,
+    keptn_context: Option<String>,
+    triggered_id: Option<String>,
+    git_commit_id: Option<String>,
+}
+
+/// Builds the envelope: `id` and `type` are required (an empty one is absent); everything
+/// else that is wrong becomes a [`Envelope::problem`] so that the event is still answered.
+fn assemble(
+    a: Attributes,
+    data: (Value, Option<String>),
+    mut problems: Vec<String>,
+) -> Result<Envelope, DecodeError> {
+    let id = a.id.ok_or(DecodeError::MissingAttribute("id"))?;
+    let ty = a.ty.ok_or(DecodeError::MissingAttribute("type"))?;
+    if a.source.is_none() {
+        problems.push("not a valid CloudEvent: it has no `source`".into());
+    }
+    let time = match a.time {
+        None => None,
+        Some(t) => match DateTime::parse_from_rfc3339(&t) {
+            Ok(t) => Some(t.to_utc()),
+            Err(_) => {
+                problems.push(format!(
+                    "not a valid CloudEvent: `time` {:?} is not an RFC 3339 timestamp",
+                    untrusted::truncate(&untrusted::printable(&t), 64)
+                ));
+                None
+            }
+        },
+    };
+    let (data, data_problem) = data;
+    problems.extend(data_problem);
     Ok(Envelope {
         id,
-        source: s("source").unwrap_or_default(),
+        source: a.source.unwrap_or_default(),
         ty,
         time,
-        keptn_context: s("shkeptncontext"),
-        triggered_id: s("triggeredid"),
-        git_commit_id: s("gitcommitid"),
-        data: obj.get("data").cloned().unwrap_or(Value::Null),
-        problem: Some(format!("not a valid CloudEvent: {strict_error}")),
+        keptn_context: a.keptn_context,
+        triggered_id: a.triggered_id,
+        git_commit_id: a.git_commit_id,
+        data,
+        problem: (!problems.is_empty()).then(|| problems.join("; ")),
     })
 }
 
+/// Decodes a structured-mode JSON CloudEvent (what Keptn publishes on NATS). Only the
+/// top-level object has to be readable: a broken attribute or `data` costs only itself.
+pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
+    let obj = RawObject::parse(bytes).map_err(DecodeError::NotJson)?;
+    let mut problems = Vec::new();
+    if obj.trailing {
+        problems.push("not a valid CloudEvent: something follows the JSON object".into());
+    }
+    let attrs = Attributes {
+        id: obj.text("id"),
+        ty: obj.text("type"),
+        source: obj.text("source"),
+        time: obj.text("time"),
+        keptn_context: obj.text("shkeptncontext"),
+        triggered_id: obj.text("triggeredid"),
+        git_commit_id: obj.text("gitcommitid"),
+    };
+    let data = match (obj.raw("data"), obj.raw("data_base64")) {
+        (Some(raw), _) => parse_data(raw),
+        (None, Some(_)) => match obj.text("data_base64").map(|b| BASE64.decode(b.trim())) {
+            Some(Ok(bytes)) => parse_data(&bytes),
+            _ => (Value::Null, Some("`data_base64` is not base64".to_string())),
+        },
+        (None, None) => (Value::Null, None),
+    };
+    assemble(attrs, data, problems)
+}
+
+/// Decodes a binary-mode HTTP CloudEvent: attributes in `ce-*` headers, `data` in the body.
+/// Header values that are not ASCII are read lossily (and reported), never refused.
+pub fn decode_binary(headers: &http::HeaderMap, body: &[u8]) -> Result<Envelope, DecodeError> {
+    let mut problems = Vec::new();
+    let mut header = |name: &str| {
+        let v = headers.get(name)?;
+        let s = match v.to_str() {
+            Ok(s) => s.to_string(),
+            Err(_) => {
+                problems.push(format!("header {name} is not ASCII"));
+                String::from_utf8_lossy(v.as_bytes()).into_owned()
+            }
+        };
+        (!s.trim().is_empty()).then_some(s)
+    };
+    let attrs = Attributes {
+        id: header("ce-id"),
+        ty: header("ce-type"),
+        source: header("ce-source"),
+        time: header("ce-time"),
+        keptn_context: header("ce-shkeptncontext"),
+        triggered_id: header("ce-triggeredid"),
+        git_commit_id: header("ce-gitcommitid"),
+    };
+    let data = if body.iter().all(u8::is_ascii_whitespace) {
+        (Value::Null, None)
+    } else {
+        parse_data(body)
+    };
+    assemble(attrs, data, problems)
+}
 /// Encodes an event as structured-mode JSON.
 pub fn encode(ev: &Event) -> Vec<u8> {
     // Serializing a cloudevents::Event with JSON data cannot fail.
@@ -298,5 +398,151 @@ mod tests {
         v.as_object_mut().expect("object").remove("shkeptncontext");
         let env = decode(v.to_string().as_bytes()).expect("decodes");
         assert!(env.into_triggered().is_none());
+    }
+
+    /// A structured event whose `data` is replaced by raw bytes.
+    fn with_raw_data(data: &[u8]) -> Vec<u8> {
+        let mut v = triggered();
+        v["data"] = json!("@@");
+        let text = v.to_string();
+        let (a, b) = text.split_once("\"@@\"").expect("marker");
+        [a.as_bytes(), data, b.as_bytes()].concat()
+    }
+
+    #[test]
+    fn broken_data_is_answered_with_a_problem_and_the_scope_kept() {
+        let deep = format!(
+            r#"{{"project":"sockshop","stage":"staging","service":"carts","x":{}1{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (deep.into_bytes(), "nested 201 levels deep"),
+            (
+                br#"{"project":"sockshop","n":1e400}"#.to_vec(),
+                "number out of range",
+            ),
+            (br#"{"project":"sockshop","s":"\ud800"}"#.to_vec(), "escape"),
+            (
+                b"{\"project\":\"sockshop\",\"s\":\"\xff\"}".to_vec(),
+                "invalid unicode",
+            ),
+            (
+                b"{\"project\":\"sockshop\",\"s\":\"a\x01b\"}".to_vec(),
+                "control character",
+            ),
+            (
+                br#"{"project":"sockshop","n":NaN}"#.to_vec(),
+                "expected value",
+            ),
+        ];
+        for (data, needle) in cases {
+            let env = decode(&with_raw_data(&data)).expect("correlated");
+            let problem = env.problem.clone().unwrap_or_default();
+            assert!(problem.contains(needle), "{problem:?} lacks {needle:?}");
+            assert_eq!(env.data["project"], "sockshop", "scope kept for the reply");
+            let t = env.into_triggered().expect("answerable");
+            assert_eq!(t.id, "t-1");
+            // Whatever is kept can be stored and read back.
+            let stored = serde_json::to_string(&t).expect("ser");
+            assert!(serde_json::from_str::<TriggeredEvent>(&stored).is_ok());
+        }
+    }
+
+    #[test]
+    fn data_base64_is_read_and_limited_like_data() {
+        let mut v = triggered();
+        let data = v["data"].take();
+        let o = v.as_object_mut().expect("object");
+        o.remove("data");
+        o.insert("data_base64".into(), json!(BASE64.encode(data.to_string())));
+        let env = decode(v.to_string().as_bytes()).expect("decodes");
+        assert!(env.problem.is_none(), "{:?}", env.problem);
+        assert_eq!(env.data["project"], "sockshop");
+        let deep = format!("{}{}", "[".repeat(126), "]".repeat(126));
+        v["data_base64"] = json!(BASE64.encode(deep));
+        let env = decode(v.to_string().as_bytes()).expect("decodes");
+        assert!(
+            env.problem
+                .unwrap_or_default()
+                .contains("nested 126 levels")
+        );
+        v["data_base64"] = json!("%%%");
+        let env = decode(v.to_string().as_bytes()).expect("decodes");
+        assert!(env.problem.unwrap_or_default().contains("not base64"));
+    }
+
+    #[test]
+    fn empty_or_blank_ids_are_no_ids() {
+        for id in [json!(""), json!("  "), json!(null), json!({"a": 1})] {
+            let mut v = triggered();
+            v["id"] = id;
+            assert_eq!(
+                decode(v.to_string().as_bytes()),
+                Err(DecodeError::MissingAttribute("id"))
+            );
+        }
+        let mut v = triggered();
+        v["type"] = json!("");
+        assert_eq!(
+            decode(v.to_string().as_bytes()),
+            Err(DecodeError::MissingAttribute("type"))
+        );
+    }
+
+    fn headers(pairs: &[(&str, &[u8])]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                http::HeaderValue::from_bytes(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn binary_mode_follows_the_same_rules() {
+        let base: Vec<(&str, &[u8])> = vec![
+            ("ce-specversion", b"1.0"),
+            ("ce-id", b"b-1"),
+            ("ce-type", b"sh.keptn.event.approval.triggered"),
+            ("ce-source", b"shipyard-controller"),
+            ("ce-time", b"2023-12-01T10:10:00Z"),
+            ("ce-shkeptncontext", b"ctx-1"),
+            ("content-type", b"application/json"),
+        ];
+        let body = br#"{"project":"p","stage":"s","service":"c"}"#;
+        let env = decode_binary(&headers(&base), body).expect("decodes");
+        assert!(env.problem.is_none(), "{:?}", env.problem);
+        assert_eq!(env.keptn_context.as_deref(), Some("ctx-1"));
+        assert_eq!(env.data["stage"], "s");
+
+        let answered: Vec<(&str, &[u8], &str)> = vec![
+            ("ce-time", b"yesterday", "not an RFC 3339 timestamp"),
+            ("ce-source", b"", "no `source`"),
+            ("ce-source", b"caf\xe9", "ce-source is not ASCII"),
+        ];
+        for (name, value, needle) in answered {
+            let mut h = headers(&base);
+            h.insert(name, http::HeaderValue::from_bytes(value).expect("value"));
+            let env = decode_binary(&h, body).expect("correlated");
+            let p = env.problem.clone().unwrap_or_default();
+            assert!(p.contains(needle), "{p:?} lacks {needle:?}");
+            assert!(env.into_triggered().is_some());
+        }
+        let mut h = headers(&base);
+        h.insert("ce-id", http::HeaderValue::from_static(""));
+        assert_eq!(
+            decode_binary(&h, body),
+            Err(DecodeError::MissingAttribute("id"))
+        );
+        let deep = format!("{}{}", "[".repeat(126), "]".repeat(126));
+        let env = decode_binary(&headers(&base), deep.as_bytes()).expect("correlated");
+        assert!(
+            env.problem
+                .unwrap_or_default()
+                .contains("nested 126 levels")
+        );
     }
 }

@@ -14,11 +14,13 @@
 use std::time::Duration;
 
 use super::plan::{self, Model, Request, Task, WaitTime, Workload};
+use crate::untrusted;
 
 /// A locust file problem: `file:line: what` and the way out.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
-    "{file}:{line}: {what}; the native runner supports only the locust subset in docs/loadtest.md, so rewrite this as a native plan (loadtest.yaml)"
+    "{}:{line}: {}; the native runner supports only the locust subset in docs/loadtest.md, so rewrite this as a native plan (loadtest.yaml)",
+    untrusted::printable(.file), untrusted::printable(.what)
 )]
 pub struct LocustError {
     pub file: String,
@@ -60,10 +62,79 @@ const IGNORED_CONF_KEYS: &[&str] = &[
     "processes",
 ];
 
+/// The text of a locust file as Python reads it: UTF-8 (a byte-order mark removed) unless a
+/// PEP 263 declaration on line 1 or 2 names Latin-1. Anything else is refused with its line.
+pub fn source_text(file: &str, bytes: &[u8]) -> Result<String, LocustError> {
+    let err = |line: usize, what: String| LocustError {
+        file: file.into(),
+        line,
+        what,
+    };
+    for (i, line) in bytes
+        .split(|b| matches!(b, b'\n' | b'\r'))
+        .filter(|l| !l.is_empty())
+        .take(2)
+        .enumerate()
+    {
+        let Some(enc) = coding_declaration(line) else {
+            continue;
+        };
+        return match enc.to_ascii_lowercase().replace('_', "-").as_str() {
+            "utf-8" | "utf8" => untrusted::utf8_text(bytes)
+                .map(str::to_string)
+                .map_err(|e| err(e.line, e.to_string())),
+            "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" | "l1" | "cp819" => {
+                Ok(bytes.iter().map(|b| char::from(*b)).collect())
+            }
+            other => Err(err(
+                i + 1,
+                format!(
+                    "source encoding `{}` is not supported: save the file as UTF-8",
+                    untrusted::printable(other)
+                ),
+            )),
+        };
+    }
+    untrusted::utf8_text(bytes).map(str::to_string).map_err(|e| {
+        err(
+            e.line,
+            format!(
+                "not UTF-8 (byte 0x{:02X} at column {}) and no encoding declared: save the file as UTF-8",
+                e.byte, e.column
+            ),
+        )
+    })
+}
+
+/// The encoding named by a `# -*- coding: x -*-` comment line (PEP 263).
+fn coding_declaration(line: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(line);
+    let t = text.trim_start_matches([' ', '\t', '\x0c', '\u{feff}']);
+    let comment = t.strip_prefix('#')?;
+    let at = comment.find("coding")?;
+    let rest = comment[at + "coding".len()..].strip_prefix([':', '='])?;
+    let name: String = rest
+        .trim_start_matches([' ', '\t'])
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
+/// A physical line as Python's tokenizer sees it: a form feed in the leading whitespace
+/// resets the indentation.
+fn without_formfeed(raw: &str) -> &str {
+    let lead = raw.len() - raw.trim_start_matches([' ', '\t', '\x0c']).len();
+    match raw[..lead].rfind('\x0c') {
+        Some(i) => &raw[i + 1..],
+        None => raw,
+    }
+}
+
 /// Parses `locust.conf` (`key = value` lines, `#` comments, optional `[section]` headers).
 pub fn parse_conf(file: &str, text: &str) -> Result<LocustConf, LocustError> {
     let mut conf = LocustConf::default();
-    for (i, raw) in text.lines().enumerate() {
+    for (i, raw) in untrusted::python_lines(untrusted::strip_bom(text)).enumerate() {
         let line = i + 1;
         let err = |what: String| LocustError {
             file: file.into(),
@@ -143,7 +214,8 @@ fn logical_lines(text: &str) -> Result<Vec<Logical>, (usize, String)> {
     let mut depth = 0i32;
     let mut quote: Option<(char, bool)> = None; // (quote char, triple)
     let mut continued = false;
-    for (i, raw) in text.lines().enumerate() {
+    for (i, raw) in untrusted::python_lines(untrusted::strip_bom(text)).enumerate() {
+        let raw = without_formfeed(raw);
         let line = i + 1;
         if cur.is_empty() && depth == 0 && quote.is_none() && !continued {
             start = line;
@@ -640,11 +712,16 @@ impl Py {
     }
 }
 
+/// How deep literals may nest (the parser recurses once per level).
+const MAX_LITERAL_DEPTH: usize = 64;
+
 /// A literal parser over one logical line fragment.
 struct Lit<'a> {
     s: &'a [u8],
     src: &'a str,
     pos: usize,
+    /// Open brackets around the current position.
+    depth: usize,
 }
 
 impl<'a> Lit<'a> {
@@ -653,7 +730,18 @@ impl<'a> Lit<'a> {
             s: src.as_bytes(),
             src,
             pos: 0,
+            depth: 0,
         }
+    }
+    /// Enters a bracket; refuses to go deeper than [`MAX_LITERAL_DEPTH`].
+    fn enter(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_LITERAL_DEPTH {
+            return Err(format!(
+                "literal nested more than {MAX_LITERAL_DEPTH} levels deep"
+            ));
+        }
+        Ok(())
     }
     fn ws(&mut self) {
         while self.pos < self.s.len() && self.s[self.pos].is_ascii_whitespace() {
@@ -702,6 +790,7 @@ impl<'a> Lit<'a> {
                     b')'
                 };
                 self.pos += 1;
+                self.enter()?;
                 let mut items = Vec::new();
                 loop {
                     if self.eat(close) {
@@ -715,10 +804,12 @@ impl<'a> Lit<'a> {
                         return Err("expected `,` in list".into());
                     }
                 }
+                self.depth -= 1;
                 Ok(Py::List(items))
             }
             Some(b'{') => {
                 self.pos += 1;
+                self.enter()?;
                 let mut kv = Vec::new();
                 loop {
                     if self.eat(b'}') {
@@ -737,6 +828,7 @@ impl<'a> Lit<'a> {
                         return Err("expected `,` in dict".into());
                     }
                 }
+                self.depth -= 1;
                 Ok(Py::Dict(kv))
             }
             Some(c) if c.is_ascii_digit() || c == b'-' || c == b'.' => {
@@ -768,6 +860,18 @@ impl<'a> Lit<'a> {
         }
     }
     fn string(&mut self, raw: bool) -> Result<Py, String> {
+        let mut out = self.one_string(raw)?;
+        // Adjacent literals concatenate, as in Python; a loop, so that thousands of them
+        // cannot exhaust the stack.
+        loop {
+            self.ws();
+            if !matches!(self.peek(), Some(b'"' | b'\'')) {
+                return Ok(Py::Str(out));
+            }
+            out.push_str(&self.one_string(false)?);
+        }
+    }
+    fn one_string(&mut self, raw: bool) -> Result<String, String> {
         let q = self.s[self.pos];
         let triple = self.s.get(self.pos + 1) == Some(&q) && self.s.get(self.pos + 2) == Some(&q);
         self.pos += if triple { 3 } else { 1 };
@@ -796,14 +900,7 @@ impl<'a> Lit<'a> {
                 let qs = if triple { 3 } else { 1 };
                 if rest[i..].bytes().take(qs).all(|b| b == q) && rest[i..].len() >= qs {
                     self.pos += i + qs;
-                    // Adjacent literals concatenate, as in Python.
-                    self.ws();
-                    if matches!(self.peek(), Some(b'"' | b'\''))
-                        && let Py::Str(next) = self.string(false)?
-                    {
-                        out.push_str(&next);
-                    }
-                    return Ok(Py::Str(out));
+                    return Ok(out);
                 }
             }
             out.push(c);
@@ -1121,5 +1218,89 @@ class Shop(FastHttpUser):
         assert_eq!((w.run_time, w.iterations), (None, Some(3)));
         let w = to_workload(&LocustConf::default(), &lf);
         assert_eq!(w.run_time, Some(plan::DEFAULT_RUN_TIME));
+    }
+
+    const SIMPLE: &str = "from locust import HttpUser, task\nclass U(HttpUser):\n    @task\n    def a(self):\n        self.client.get('/x')\n";
+
+    #[test]
+    fn deep_literals_are_refused_without_exhausting_the_stack() {
+        for open in ["[", "(", "{'a': "] {
+            let close = match open {
+                "[" => "]",
+                "(" => ")",
+                _ => "}",
+            };
+            let deep = format!("{}1{}", open.repeat(20_000), close.repeat(20_000));
+            let py = SIMPLE.replace("get('/x')", &format!("post('/x', json={deep})"));
+            let e = parse_locustfile("locust/x.py", &py).expect_err("too deep");
+            assert_eq!(e.line, 5);
+            assert!(e.what.contains("nested more than 64 levels"), "{e}");
+        }
+        let many = format!("'a'{}", " 'b'".repeat(50_000));
+        let py = SIMPLE.replace("get('/x')", &format!("post('/x', data={many})"));
+        let lf = parse_locustfile("locust/x.py", &py).expect("adjacent strings concatenate");
+        assert_eq!(lf.tasks[0].requests[0].body.len(), 50_001);
+    }
+
+    #[test]
+    fn files_written_differently_are_read_as_python_reads_them() {
+        let bom = format!("\u{feff}{SIMPLE}");
+        let cr = SIMPLE.replace('\n', "\r");
+        let crlf = SIMPLE.replace('\n', "\r\n");
+        let ff = SIMPLE
+            .replace("class U", "\x0c\nclass U")
+            .replace("    @task", "\x0c    @task");
+        for text in [bom.as_str(), &cr, &crlf, &ff] {
+            let lf = parse_locustfile("locust/x.py", text).expect("valid Python");
+            assert_eq!(lf.tasks[0].requests[0].path, "/x");
+        }
+        let conf = parse_conf("locust.conf", "\u{feff}users = 3\rrun-time = 1m\r").expect("conf");
+        assert_eq!(conf.users, Some(3));
+    }
+
+    #[test]
+    fn source_encodings() {
+        let utf8 = source_text("f.py", format!("\u{feff}{SIMPLE}").as_bytes()).expect("utf-8");
+        assert!(utf8.starts_with("from"));
+        let latin = [
+            b"# -*- coding: latin-1 -*-\n".as_slice(),
+            SIMPLE.replace("/x", "/caf\u{e9}").as_bytes(),
+        ]
+        .concat();
+        let latin: Vec<u8> = String::from_utf8(latin)
+            .expect("utf8")
+            .chars()
+            .map(|c| c as u32 as u8)
+            .collect();
+        let text = source_text("f.py", &latin).expect("declared latin-1");
+        let lf = parse_locustfile("f.py", &text).expect("parses");
+        let path = &lf.tasks[0].requests[0].path;
+        assert!(path == "/café" || path == "/caf%C3%A9", "{path}");
+        let mut bad = SIMPLE.as_bytes().to_vec();
+        bad.splice(60..60, [0xE9]);
+        let e = source_text("locust/x.py", &bad).expect_err("not UTF-8");
+        assert_eq!((e.file.as_str(), e.line), ("locust/x.py", 3));
+        assert!(e.to_string().contains("byte 0xE9"), "{e}");
+        let e = source_text(
+            "f.py",
+            b"#!/usr/bin/python\n# vim: set fileencoding=cp1252 :\n",
+        )
+        .expect_err("unsupported");
+        assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn refusals_never_echo_control_characters() {
+        let py = SIMPLE.replace(
+            "self.client.get('/x')",
+            "self.client.get('/x')\n        os.system('\x1b[31m')",
+        );
+        let e = parse_locustfile("locust/\x07x.py", &py).expect_err("refused");
+        let text = e.to_string();
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(
+            text.contains("\\u{1b}") && text.contains("locust/\\u{7}x.py:6"),
+            "{text}"
+        );
     }
 }

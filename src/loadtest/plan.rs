@@ -293,9 +293,17 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 impl PlanFile {
     /// Parses YAML; errors carry serde's line and column.
     pub fn parse(file: &str, text: &str) -> Result<PlanFile, PlanError> {
+        let text = crate::untrusted::strip_bom(text);
+        crate::untrusted::check_yaml(text).map_err(|e| PlanError {
+            file: file.into(),
+            what: e.to_string(),
+        })?;
         serde_norway::from_str(text).map_err(|e| PlanError {
             file: file.into(),
-            what: format!("{e} (see docs/loadtest.md for the plan schema)"),
+            what: format!(
+                "{} (see docs/loadtest.md for the plan schema)",
+                crate::untrusted::printable(&e.to_string())
+            ),
         })
     }
 

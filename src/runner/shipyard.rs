@@ -81,8 +81,11 @@ impl Shipyard {
     /// Parses and checks a shipyard: kind, apiVersion `spec.keptn.sh/0.2.x`, unique non-empty
     /// stage names, parseable `triggeredAfter`.
     pub fn parse(yaml: &str) -> Result<Shipyard, ShipyardError> {
-        let s: Shipyard =
-            serde_norway::from_str(yaml).map_err(|e| ShipyardError::Yaml(e.to_string()))?;
+        let yaml = crate::untrusted::strip_bom(yaml);
+        crate::untrusted::check_yaml(yaml).map_err(|e| ShipyardError::Yaml(e.to_string()))?;
+        let s: Shipyard = serde_norway::from_str(yaml).map_err(|e| {
+            ShipyardError::Yaml(crate::untrusted::printable(&e.to_string()).into_owned())
+        })?;
         let mut problems = Vec::new();
         if s.kind != "Shipyard" {
             problems.push(format!("kind is {:?}, expected \"Shipyard\"", s.kind));

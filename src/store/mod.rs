@@ -10,10 +10,14 @@
 //! - `accepted`: recorded, `.started` not yet known to be sent;
 //! - `started`: `.started` sent, the handler runs;
 //! - `pending`: waiting for a manual decision (approvals);
+//! - `finishing`: the `.finished` is recorded (column `reply`, the outbox) and not yet known
+//!   to be published;
 //! - `finished`: `.finished` sent (or, for approvals, sent by someone else).
 //!
-//! After a crash, `accepted` and `started` rows are answered with an `errored` `.finished`
-//! (see `crate::dispatch::Dispatcher::recover`) and `pending` rows stay pending.
+//! After a crash, `accepted` rows get their `.started` again (same id), `finishing` rows have
+//! their recorded `.finished` sent again as it was, `accepted` and `started` rows are answered
+//! with an `errored` `.finished` (see `crate::dispatch::Dispatcher::recover`), and `pending`
+//! rows stay pending.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -25,7 +29,9 @@ pub mod history;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use crate::keptn::TriggeredEvent;
+use crate::keptn::envelope::salvage_scope;
+use crate::keptn::{EventType, TriggeredEvent};
+use crate::untrusted::RawObject;
 
 /// Store failures (all of them mean the store cannot be trusted for this operation).
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +57,7 @@ pub enum JournalState {
     Accepted,
     Started,
     Pending,
+    Finishing,
     Finished,
 }
 
@@ -60,6 +67,7 @@ impl JournalState {
             JournalState::Accepted => "accepted",
             JournalState::Started => "started",
             JournalState::Pending => "pending",
+            JournalState::Finishing => "finishing",
             JournalState::Finished => "finished",
         }
     }
@@ -68,6 +76,7 @@ impl JournalState {
             "accepted" => JournalState::Accepted,
             "started" => JournalState::Started,
             "pending" => JournalState::Pending,
+            "finishing" => JournalState::Finishing,
             "finished" => JournalState::Finished,
             _ => return None,
         })
@@ -83,6 +92,10 @@ pub struct OpenEntry {
     pub reason: Option<String>,
     /// Unix milliseconds when the event was accepted.
     pub received_at_ms: i64,
+    /// Why the stored event could only be read in part (see [`read_event`]).
+    pub unreadable: Option<String>,
+    /// The recorded `.finished` (JSON CloudEvent) of a `finishing` entry.
+    pub reply: Option<String>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -93,7 +106,8 @@ type Answer = Box<dyn FnOnce(Option<&str>)>;
 enum Op {
     Accept(Box<TriggeredEvent>, Reply<bool>),
     SetState(String, JournalState, Option<String>),
-    Settle(String, Reply<Option<TriggeredEvent>>),
+    Settle(String, Option<String>, Reply<Option<TriggeredEvent>>),
+    RecordReply(String, String, Reply<()>),
     Open(Reply<Vec<OpenEntry>>),
     Get(String, Reply<Option<(TriggeredEvent, JournalState)>>),
     Prune(i64, Reply<usize>),
@@ -141,6 +155,7 @@ CREATE TABLE IF NOT EXISTS journal (
     event         TEXT NOT NULL,
     state         TEXT NOT NULL,
     reason        TEXT,
+    reply         TEXT,
     received_at   INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL
 );
@@ -191,6 +206,11 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        // Journals written before the outbox existed lack its column.
+        if conn.prepare("SELECT reply FROM journal LIMIT 0").is_err() {
+            conn.execute_batch("ALTER TABLE journal ADD COLUMN reply TEXT")
+                .map_err(open_err)?;
+        }
         // Checkpoints (the only fsyncs) run on their own connection and thread, so that a
         // slow disk never stalls the commit in front of a `.started`.
         conn.pragma_update(None, "wal_autocheckpoint", 0)
@@ -250,10 +270,24 @@ impl Store {
         self.flush().await
     }
 
-    /// Claims a pending entry for settling: moves it to `finished` and returns it, or `None`
-    /// if it was not pending (unknown, or already settled by someone else).
-    pub async fn settle(&self, triggered_id: &str) -> Result<Option<TriggeredEvent>, StoreError> {
-        self.call(|r| Op::Settle(triggered_id.to_string(), r)).await
+    /// Claims a pending entry for settling and returns it, or `None` if it was not pending
+    /// (unknown, or already settled by someone else). With `reply` (the `.finished` to send,
+    /// JSON), the entry moves to `finishing` with that reply in the outbox; without, to
+    /// `finished` (someone else sent it).
+    pub async fn settle(
+        &self,
+        triggered_id: &str,
+        reply: Option<String>,
+    ) -> Result<Option<TriggeredEvent>, StoreError> {
+        self.call(|r| Op::Settle(triggered_id.to_string(), reply, r))
+            .await
+    }
+
+    /// Records the `.finished` about to be published (the outbox): the entry moves to
+    /// `finishing`. Returns once that is committed.
+    pub async fn record_reply(&self, triggered_id: &str, reply: String) -> Result<(), StoreError> {
+        self.call(|r| Op::RecordReply(triggered_id.to_string(), reply, r))
+            .await
     }
 
     /// Every entry that is not finished, oldest first.
@@ -340,6 +374,61 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Op>) -> Result<(), StoreError> 
     committed.map_err(StoreError::from)
 }
 
+/// The columns a journal event is read back from.
+struct Row {
+    json: String,
+    id: String,
+    keptn_context: String,
+    ty: String,
+}
+
+impl Row {
+    /// Reads `event, triggered_id, keptn_context, event_type` (the first four columns).
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        Ok(Row {
+            json: row.get(0)?,
+            id: row.get(1)?,
+            keptn_context: row.get(2)?,
+            ty: row.get(3)?,
+        })
+    }
+
+    /// The stored event. What the journal stored always comes back: an entry that cannot be
+    /// decoded in full (written before `data` was limited at intake, or damaged) yields its
+    /// correlation columns and whatever of its scope can be read, with the reason.
+    fn event(self) -> (TriggeredEvent, Option<String>) {
+        match serde_json::from_str::<TriggeredEvent>(&self.json) {
+            Ok(ev) => (ev, None),
+            Err(e) => {
+                let reason = format!("the journal entry could only be read in part: {e}");
+                tracing::warn!(triggered_id = %self.id, %reason, "unreadable journal entry");
+                (self.salvage(), Some(reason))
+            }
+        }
+    }
+
+    fn salvage(&self) -> TriggeredEvent {
+        let obj = RawObject::parse(self.json.as_bytes()).unwrap_or_default();
+        let task = match EventType::parse(&self.ty) {
+            EventType::Task { task, .. } => task,
+            _ => obj.text("task").unwrap_or_default(),
+        };
+        TriggeredEvent {
+            id: self.id.clone(),
+            ty: self.ty.clone(),
+            task,
+            keptn_context: self.keptn_context.clone(),
+            git_commit_id: obj.text("git_commit_id"),
+            source: obj.text("source").unwrap_or_default(),
+            time: obj
+                .text("time")
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.to_utc()),
+            data: obj.raw("data").map(salvage_scope).unwrap_or_default(),
+        }
+    }
+}
+
 /// Runs one operation and returns the closure that answers its caller once the commit is done.
 fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Answer {
     fn answer<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -> Answer {
@@ -379,51 +468,73 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Answer {
             }
             Box::new(|_| {})
         }
-        Op::Settle(id, reply) => {
+        Op::Settle(id, outbox, reply) => {
             let r = (|| -> Result<Option<TriggeredEvent>, StoreError> {
+                let state = if outbox.is_some() {
+                    JournalState::Finishing
+                } else {
+                    JournalState::Finished
+                };
                 let n = tx
                     .prepare_cached(
-                        "UPDATE journal SET state = 'finished', updated_at = ?2
+                        "UPDATE journal SET state = ?3, reply = ?4, updated_at = ?2
                          WHERE triggered_id = ?1 AND state = 'pending'",
                     )?
-                    .execute(params![id, now])?;
+                    .execute(params![id, now, state.as_str(), outbox])?;
                 if n == 0 {
                     return Ok(None);
                 }
-                let json: String = tx.query_row(
-                    "SELECT event FROM journal WHERE triggered_id = ?1",
+                let row = tx.query_row(
+                    "SELECT event, triggered_id, keptn_context, event_type FROM journal
+                     WHERE triggered_id = ?1",
                     params![id],
-                    |row| row.get(0),
+                    Row::read,
                 )?;
-                Ok(Some(serde_json::from_str(&json)?))
+                Ok(Some(row.event().0))
             })();
+            answer(reply, r)
+        }
+        Op::RecordReply(id, json, reply) => {
+            let r = tx
+                .prepare_cached(
+                    "UPDATE journal SET state = 'finishing', reply = ?2, updated_at = ?3
+                     WHERE triggered_id = ?1",
+                )
+                .and_then(|mut s| s.execute(params![id, json, now]))
+                .map(|_| ())
+                .map_err(StoreError::from);
             answer(reply, r)
         }
         Op::Open(reply) => {
             let r = (|| -> Result<Vec<OpenEntry>, StoreError> {
                 let mut stmt = tx.prepare_cached(
-                    "SELECT event, state, reason, received_at FROM journal
-                     WHERE state <> 'finished' ORDER BY received_at, triggered_id",
+                    "SELECT event, triggered_id, keptn_context, event_type, state, reason,
+                            received_at, reply
+                     FROM journal WHERE state <> 'finished' ORDER BY received_at, triggered_id",
                 )?;
                 let rows = stmt.query_map([], |row| {
                     Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, Option<String>>(2)?,
-                        row.get::<_, i64>(3)?,
+                        Row::read(row)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, Option<String>>(5)?,
+                        row.get::<_, i64>(6)?,
+                        row.get::<_, Option<String>>(7)?,
                     ))
                 })?;
                 let mut out = Vec::new();
                 for row in rows {
-                    let (json, state, reason, received_at_ms) = row?;
+                    let (row, state, reason, received_at_ms, reply) = row?;
                     let Some(state) = JournalState::parse(&state) else {
                         continue;
                     };
+                    let (event, unreadable) = row.event();
                     out.push(OpenEntry {
-                        event: serde_json::from_str(&json)?,
+                        event,
                         state,
                         reason,
                         received_at_ms,
+                        unreadable,
+                        reply,
                     });
                 }
                 Ok(out)
@@ -434,18 +545,18 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: Op) -> Answer {
             let r = (|| -> Result<Option<(TriggeredEvent, JournalState)>, StoreError> {
                 let row = tx
                     .query_row(
-                        "SELECT event, state FROM journal WHERE triggered_id = ?1",
+                        "SELECT event, triggered_id, keptn_context, event_type, state
+                         FROM journal WHERE triggered_id = ?1",
                         params![id],
-                        |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+                        |row| Ok((Row::read(row)?, row.get::<_, String>(4)?)),
                     )
                     .optional()?;
-                Ok(match row {
-                    None => None,
-                    Some((json, state)) => Some((
-                        serde_json::from_str(&json)?,
+                Ok(row.map(|(row, state)| {
+                    (
+                        row.event().0,
                         JournalState::parse(&state).unwrap_or(JournalState::Finished),
-                    )),
-                })
+                    )
+                }))
             })();
             answer(reply, r)
         }
@@ -563,13 +674,60 @@ mod tests {
         assert_eq!(open[0].reason.as_deref(), Some("manual"));
         assert_eq!(open[0].event, ev("b"));
         // Only a pending entry can be settled, and only once.
-        assert!(store.settle("c").await.expect("settle").is_none());
-        assert_eq!(store.settle("b").await.expect("settle"), Some(ev("b")));
-        assert!(store.settle("b").await.expect("settle").is_none());
+        assert!(store.settle("c", None).await.expect("settle").is_none());
+        assert_eq!(
+            store.settle("b", None).await.expect("settle"),
+            Some(ev("b"))
+        );
+        assert!(store.settle("b", None).await.expect("settle").is_none());
         assert_eq!(
             store.get("b").await.expect("get").map(|(_, s)| s),
             Some(JournalState::Finished)
         );
+    }
+
+    #[tokio::test]
+    async fn a_recorded_reply_is_open_until_marked_sent_and_survives_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        store.accept(&ev("a")).await.expect("accept");
+        store.accept(&ev("p")).await.expect("accept");
+        store
+            .mark("p", JournalState::Pending, None)
+            .await
+            .expect("mark");
+        store
+            .record_reply("a", "{\"id\":\"r\"}".into())
+            .await
+            .expect("record");
+        // A decision recorded with its reply: only the first settle wins.
+        assert!(
+            store
+                .settle("p", Some("{\"id\":\"d\"}".into()))
+                .await
+                .expect("settle")
+                .is_some()
+        );
+        assert!(store.settle("p", None).await.expect("settle").is_none());
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        let open = store.open_entries().await.expect("open");
+        let got: Vec<_> = open
+            .iter()
+            .map(|e| (e.event.id.as_str(), e.state, e.reply.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a", JournalState::Finishing, Some("{\"id\":\"r\"}")),
+                ("p", JournalState::Finishing, Some("{\"id\":\"d\"}")),
+            ]
+        );
+        store
+            .mark("a", JournalState::Finished, None)
+            .await
+            .expect("mark");
+        assert_eq!(store.open_entries().await.expect("open").len(), 1);
     }
 
     #[tokio::test]
@@ -614,5 +772,54 @@ mod tests {
             }
         }
         assert_eq!(new, 1000);
+    }
+
+    #[tokio::test]
+    async fn an_entry_that_cannot_be_decoded_is_still_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        store.accept(&ev("ok")).await.expect("accept");
+        store.set_state("ok", JournalState::Pending, Some("manual".into()));
+        store.flush().await.expect("flush");
+        drop(store);
+        // What an older version stored for an approval whose data nested 130 levels deep.
+        let deep = format!("{}{}", "[".repeat(130), "]".repeat(130));
+        let json = format!(
+            r#"{{"id":"deep","ty":"sh.keptn.event.approval.triggered","task":"approval","keptn_context":"ctx-d","git_commit_id":"c1","source":"s","time":null,"data":{{"project":"p","stage":"s","service":"svc","x":{deep}}}}}"#
+        );
+        assert!(serde_json::from_str::<TriggeredEvent>(&json).is_err());
+        let conn = Connection::open(dir.path().join("keptn-native.db")).expect("conn");
+        conn.execute(
+            "INSERT INTO journal (triggered_id, keptn_context, event_type, event, state, received_at, updated_at)
+             VALUES ('deep', 'ctx-d', 'sh.keptn.event.approval.triggered', ?1, 'pending', 1, 1)",
+            params![json],
+        )
+        .expect("insert");
+        drop(conn);
+        let store = Store::open(dir.path()).expect("reopen");
+        let open = store.open_entries().await.expect("open entries");
+        assert_eq!(open.len(), 2);
+        let deep = open.iter().find(|e| e.event.id == "deep").expect("deep");
+        assert!(
+            deep.unreadable
+                .as_deref()
+                .unwrap_or("")
+                .contains("recursion limit")
+        );
+        assert_eq!(deep.event.keptn_context, "ctx-d");
+        assert_eq!(deep.event.task, "approval");
+        assert_eq!(deep.event.git_commit_id.as_deref(), Some("c1"));
+        assert_eq!(
+            deep.event.data,
+            json!({"project": "p", "stage": "s", "service": "svc"})
+        );
+        let (got, state) = store.get("deep").await.expect("get").expect("some");
+        assert_eq!((got.id.as_str(), state), ("deep", JournalState::Pending));
+        let settled = store
+            .settle("deep", None)
+            .await
+            .expect("settle")
+            .expect("pending");
+        assert_eq!(settled.data["project"], "p");
     }
 }

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 
+pub mod jetstream;
 pub mod nats;
 
 /// A reply could not be handed to the transport.
@@ -18,4 +19,9 @@ pub struct PublishError {
 #[async_trait]
 pub trait EventSink: Send + Sync + 'static {
     async fn publish(&self, event: &cloudevents::Event) -> Result<(), PublishError>;
+
+    /// The largest encoded event the transport carries (NATS: the server's `max_payload`).
+    fn max_payload(&self) -> usize {
+        usize::MAX
+    }
 }

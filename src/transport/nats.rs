@@ -1,21 +1,23 @@
-//! NATS transport (core NATS, as Keptn's execution plane uses it, §3.1): queue subscriptions
-//! on the triggered subjects, replies published on subject = event type, a connection that
-//! retries the first connect and reconnects forever, logging every state change.
+//! NATS transport: the connection (retries the first connect, reconnects forever within about
+//! half a second, logs every state change), the reply sink, and core-NATS consumption (queue
+//! subscriptions, as Keptn's execution plane uses them, §3.1). JetStream consumption is in
+//! [`super::jetstream`]; which of the two runs is decided once connected ([`ConsumerMode`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions, Event};
 use async_trait::async_trait;
 use cloudevents::AttributesReader;
 use futures::StreamExt;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
 use super::{EventSink, PublishError};
-use crate::config::NatsConfig;
+use crate::config::{ConsumerMode, NatsConfig};
 use crate::dispatch::Dispatcher;
 use crate::keptn::envelope::encode;
 use crate::metrics::Metrics;
@@ -26,10 +28,15 @@ const SUBSCRIPTION_CAPACITY: usize = 262_144;
 /// Events dispatched at once; beyond that, messages wait in the subscription buffer.
 const MAX_IN_FLIGHT: usize = 4096;
 
-/// The connection state the readiness probe reads.
+/// The longest pause between two reconnection attempts (jitter comes on top).
+const RECONNECT_CAP: Duration = Duration::from_millis(250);
+
+/// The state the readiness probe reads: connected, and the subscriptions or consumers exist
+/// (which also means the journal was recovered, so the store is usable).
 #[derive(Debug, Default)]
 pub struct Connectivity {
     connected: AtomicBool,
+    consuming: AtomicBool,
     closed: AtomicBool,
     on_close: tokio::sync::Notify,
 }
@@ -37,6 +44,14 @@ pub struct Connectivity {
 impl Connectivity {
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
+    }
+
+    pub fn is_consuming(&self) -> bool {
+        self.consuming.load(Ordering::Relaxed)
+    }
+
+    pub fn set_consuming(&self, yes: bool) {
+        self.consuming.store(yes, Ordering::Relaxed);
     }
 
     fn mark_closed(&self) {
@@ -52,6 +67,17 @@ impl Connectivity {
             notified.await;
         }
     }
+}
+
+/// The pause before reconnection attempt `attempt`: 0, then doubling from 25 ms up to
+/// [`RECONNECT_CAP`], plus up to 100 ms of jitter so that replicas do not reconnect in step.
+pub fn reconnect_delay(attempt: usize, jitter: f64) -> Duration {
+    if attempt <= 1 {
+        return Duration::ZERO;
+    }
+    let exp = 25u64.saturating_mul(1 << (attempt - 2).min(10));
+    Duration::from_millis(exp).min(RECONNECT_CAP)
+        + Duration::from_millis((jitter.clamp(0.0, 1.0) * 100.0) as u64)
 }
 
 /// Ends the connection in order at shutdown: sends what is buffered, then drains and closes
@@ -89,6 +115,7 @@ pub async fn connect(
         .name(name)
         .retry_on_initial_connect()
         .max_reconnects(None)
+        .reconnect_delay_callback(|attempt| reconnect_delay(attempt, fastrand::f64()))
         // Core NATS has no flow control: a burst must fit in the client's buffer while the
         // dispatcher works through it (see MAX_IN_FLIGHT), or messages are dropped.
         .subscription_capacity(SUBSCRIPTION_CAPACITY)
@@ -149,14 +176,45 @@ pub async fn connect(
     Ok((client, state))
 }
 
-/// Publishes replies on NATS, subject = event type.
+/// NATS' default `max_payload`, assumed until the server has told its own.
+const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+
+/// Room left in `max_payload` for the headers of a JetStream publish (`Nats-Msg-Id`).
+const HEADER_ROOM: usize = 256;
+
+/// Publishes replies on NATS, subject = event type: through JetStream (stable
+/// `Nats-Msg-Id`, waits for the stream's ack) once the consumer mode is JetStream, as a core
+/// publish in core mode. A reply waits until the mode is known.
 pub struct NatsSink {
     client: Client,
+    js: async_nats::jetstream::Context,
+    mode: watch::Receiver<Option<ConsumerMode>>,
+    metrics: Arc<Metrics>,
+    give_up: CancellationToken,
 }
 
 impl NatsSink {
+    /// A sink that publishes on core NATS.
     pub fn new(client: Client) -> Self {
-        NatsSink { client }
+        let (_, mode) = watch::channel(Some(ConsumerMode::Core));
+        let metrics = Arc::new(Metrics::new(&mut Default::default()));
+        Self::with_mode(client, mode, metrics, CancellationToken::new())
+    }
+
+    /// `mode` says how to publish once known; `give_up` ends retries (at the end of the drain).
+    pub fn with_mode(
+        client: Client,
+        mode: watch::Receiver<Option<ConsumerMode>>,
+        metrics: Arc<Metrics>,
+        give_up: CancellationToken,
+    ) -> Self {
+        NatsSink {
+            js: async_nats::jetstream::new(client.clone()),
+            client,
+            mode,
+            metrics,
+            give_up,
+        }
     }
 }
 
@@ -164,14 +222,77 @@ impl NatsSink {
 impl EventSink for NatsSink {
     async fn publish(&self, event: &cloudevents::Event) -> Result<(), PublishError> {
         let ty = event.ty().to_string();
-        self.client
-            .publish(ty.clone(), encode(event).into())
+        let fail = |reason: String| PublishError {
+            ty: ty.clone(),
+            reason,
+        };
+        let mut mode = self.mode.clone();
+        let known = tokio::select! {
+            _ = self.give_up.cancelled() => None,
+            m = mode.wait_for(Option::is_some) => m.ok().and_then(|m| *m),
+        };
+        match known {
+            Some(ConsumerMode::Jetstream) => super::jetstream::publish(
+                &self.js,
+                ty.clone(),
+                event.id(),
+                encode(event).into(),
+                &self.metrics,
+                &self.give_up,
+            )
             .await
-            .map_err(|e| PublishError {
-                ty,
-                reason: e.to_string(),
-            })
+            .map_err(fail),
+            Some(_) => self
+                .client
+                .publish(ty.clone(), encode(event).into())
+                .await
+                .map_err(|e| fail(e.to_string())),
+            None => Err(fail("shut down before connecting to NATS".into())),
+        }
     }
+
+    fn max_payload(&self) -> usize {
+        let max = match self.client.server_info().max_payload {
+            0 => DEFAULT_MAX_PAYLOAD,
+            n => n,
+        };
+        if *self.mode.borrow() == Some(ConsumerMode::Jetstream) {
+            max.saturating_sub(HEADER_ROOM)
+        } else {
+            max
+        }
+    }
+}
+
+/// Decides the consumer mode once connected: `auto` becomes JetStream when the server has it.
+/// Waits for the connection (until `stop`, then `None`).
+pub async fn resolve_mode(
+    client: &Client,
+    requested: ConsumerMode,
+    stop: &CancellationToken,
+) -> Option<ConsumerMode> {
+    while client.connection_state() != async_nats::connection::State::Connected {
+        tokio::select! {
+            _ = stop.cancelled() => return None,
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+    let chosen = match requested {
+        ConsumerMode::Auto => {
+            if super::jetstream::available(client).await {
+                ConsumerMode::Jetstream
+            } else {
+                ConsumerMode::Core
+            }
+        }
+        other => other,
+    };
+    info!(
+        requested = requested.as_str(),
+        chosen = chosen.as_str(),
+        "NATS consumer mode"
+    );
+    Some(chosen)
 }
 
 /// Queue-subscribes to every subject and dispatches each message in its own tracked task
@@ -181,6 +302,7 @@ pub async fn consume(
     subjects: Vec<String>,
     queue_group: String,
     dispatcher: Arc<Dispatcher>,
+    connectivity: Arc<Connectivity>,
     tracker: TaskTracker,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -193,6 +315,12 @@ pub async fn consume(
         info!(%subject, queue_group = %queue_group, "subscribed");
         subs.push(sub);
     }
+    // The server has the subscriptions once it answered a ping sent after them.
+    client
+        .flush()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot confirm the subscriptions: {e}"))?;
+    connectivity.set_consuming(true);
     let mut merged = futures::stream::select_all(subs);
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
@@ -216,9 +344,30 @@ pub async fn consume(
             }
         }
     }
+    connectivity.set_consuming(false);
     for mut sub in merged.into_iter() {
         let _ = sub.unsubscribe().await;
     }
     info!("stopped taking new events");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_delay_is_capped_with_jitter() {
+        assert_eq!(reconnect_delay(1, 0.9), Duration::ZERO);
+        assert_eq!(reconnect_delay(2, 0.0), Duration::from_millis(25));
+        assert_eq!(reconnect_delay(3, 0.0), Duration::from_millis(50));
+        assert_eq!(reconnect_delay(50, 0.0), RECONNECT_CAP);
+        assert_eq!(
+            reconnect_delay(50, 1.0),
+            RECONNECT_CAP + Duration::from_millis(100)
+        );
+        for attempt in 0..100 {
+            assert!(reconnect_delay(attempt, 1.0) <= Duration::from_millis(350));
+        }
+    }
 }

@@ -288,13 +288,20 @@ async fn fake_api(scenario: Scenario) -> (Shared, String) {
 const MANIFESTS: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: helloservice\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: helloservice}\n  template:\n    metadata:\n      labels: {app: helloservice}\n    spec:\n      containers:\n        - name: helloservice\n          image: ${IMAGE}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: helloservice\nspec:\n  selector: {app: helloservice}\n  ports:\n    - {name: http, port: 80, targetPort: 9000}\n";
 
 fn backend(url: &str, resources: &std::path::Path, timeout: u64) -> KubernetesBackend {
+    backend_with(
+        url,
+        resources,
+        DeployConfig {
+            kube_rollout_timeout_secs: Some(timeout),
+            ..Default::default()
+        },
+    )
+}
+
+fn backend_with(url: &str, resources: &std::path::Path, cfg: DeployConfig) -> KubernetesBackend {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = kube::Config::new(url.parse().expect("uri"));
     let client = kube::Client::try_from(config).expect("client");
-    let cfg = DeployConfig {
-        kube_rollout_timeout_secs: Some(timeout),
-        ..Default::default()
-    };
     KubernetesBackend::new(&cfg, client, Arc::new(LocalDir::new(resources)))
         .with_poll_interval(Duration::from_millis(50))
 }
@@ -357,6 +364,35 @@ async fn kube_applies_manifests_waits_for_the_new_generation_and_reports_the_ser
         "ghcr.io/podtato-head/podtatoserver:v0.1.1"
     );
     assert_eq!(body["metadata"]["namespace"], "fulltour-qa");
+}
+
+/// With namespace creation off (the chart's default, so that no cluster-wide permission on
+/// Namespaces is needed) the backend never touches a Namespace.
+#[tokio::test]
+async fn kube_without_namespace_creation_applies_only_namespaced_objects() {
+    let (state, url) = fake_api(Scenario::Success).await;
+    let res = resources(true);
+    let cfg = DeployConfig {
+        kube_rollout_timeout_secs: Some(30),
+        create_namespace: Some(false),
+        ..Default::default()
+    };
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        backend_with(&url, res.path(), cfg).deploy(&req(), &CancellationToken::new()),
+    )
+    .await
+    .expect("bounded")
+    .expect("deploy");
+    let f = state.lock().expect("lock");
+    let paths: Vec<&str> = f.requests.iter().map(|(_, p, _, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/apis/apps/v1/namespaces/fulltour-qa/deployments/helloservice",
+            "/api/v1/namespaces/fulltour-qa/services/helloservice",
+        ]
+    );
 }
 
 #[tokio::test]

@@ -105,8 +105,8 @@ async fn sigterm_drains_and_exits_0() {
     assert!(!err.contains("a-token-that-must-not-be-logged"));
 }
 
-/// A service killed (SIGKILL) while a load test runs: the next start answers the task as
-/// interrupted, with one `.finished` to the one `.started`.
+/// A service killed (SIGKILL) while a load test runs: with re-runs off, the next start answers
+/// the task as interrupted, with one `.finished` to the one `.started`.
 #[tokio::test]
 async fn a_task_cut_off_by_a_killed_process_is_answered_after_restart() {
     use crate::harness::http_target::HttpTarget;
@@ -129,6 +129,7 @@ async fn a_task_cut_off_by_a_killed_process_is_answered_after_restart() {
             .arg("--resources-dir")
             .arg(resources.path())
             .env("LOADTEST_ALLOWED_HOSTS", "127.0.0.1")
+            .env("RERUN_INTERRUPTED", "false")
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn")

@@ -9,6 +9,7 @@ pub mod prometheus;
 pub mod prometheus_sd;
 pub mod resource_service;
 pub mod service;
+pub mod stream;
 
 use std::net::TcpListener;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! A real `nats-server` (Debian package) on a free port, killed on drop; restartable on the
-//! same port to test reconnection.
+//! same port (and, with JetStream, the same store directory) to test reconnection.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -19,6 +19,23 @@ pub struct NatsServer {
 impl NatsServer {
     pub fn start() -> NatsServer {
         Self::start_with(&[])
+    }
+
+    /// Starts a server with JetStream, its store in a directory of its own that survives
+    /// [`NatsServer::restart`].
+    pub fn start_js() -> NatsServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("js").display().to_string();
+        let mut s = NatsServer {
+            port: free_port(),
+            bin: find_binary("nats-server")
+                .expect("nats-server not found: apt-get install -y nats-server"),
+            args: vec!["-js".into(), "-sd".into(), store],
+            child: None,
+            _dir: dir,
+        };
+        s.spawn();
+        s
     }
 
     /// Starts a server with extra arguments, e.g. `["--user", "u", "--pass", "p"]`.
