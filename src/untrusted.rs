@@ -115,15 +115,30 @@ pub struct RawObject<'a> {
 impl<'a> RawObject<'a> {
     /// Splits a JSON object into members. Fails only when the object itself cannot be read.
     pub fn parse(bytes: &'a [u8]) -> Result<RawObject<'a>, String> {
+        match Self::parse_partial(bytes) {
+            (out, None) => Ok(out),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// Like [`RawObject::parse`], but keeps the members read before the object broke off
+    /// (a truncated event still has its `id` and `type` when `data` comes last), with the
+    /// reason it broke off. An input that does not even start an object has no members.
+    pub fn parse_partial(bytes: &'a [u8]) -> (RawObject<'a>, Option<String>) {
+        let mut out = RawObject::default();
+        let e = out.read(bytes).err();
+        (out, e)
+    }
+
+    fn read(&mut self, bytes: &'a [u8]) -> Result<(), String> {
         let mut i = skip_ws(bytes, 0);
         if bytes.get(i) != Some(&b'{') {
             return Err("top level is not an object".into());
         }
-        let mut out = RawObject::default();
         i = skip_ws(bytes, i + 1);
         if bytes.get(i) == Some(&b'}') {
-            out.trailing = skip_ws(bytes, i + 1) < bytes.len();
-            return Ok(out);
+            self.trailing = skip_ws(bytes, i + 1) < bytes.len();
+            return Ok(());
         }
         loop {
             if bytes.get(i) != Some(&b'"') {
@@ -138,13 +153,13 @@ impl<'a> RawObject<'a> {
             }
             i = skip_ws(bytes, i + 1);
             let end = value_end(bytes, i)?;
-            out.members.insert(key, &bytes[i..end]);
+            self.members.insert(key, &bytes[i..end]);
             i = skip_ws(bytes, end);
             match bytes.get(i) {
                 Some(b',') => i = skip_ws(bytes, i + 1),
                 Some(b'}') => {
-                    out.trailing = skip_ws(bytes, i + 1) < bytes.len();
-                    return Ok(out);
+                    self.trailing = skip_ws(bytes, i + 1) < bytes.len();
+                    return Ok(());
                 }
                 _ => return Err(format!("expected `,` or `}}` at byte {i}")),
             }
@@ -270,6 +285,14 @@ pub enum YamlLimit {
 }
 
 impl YamlLimit {
+    /// The message without the line (for errors that carry the line apart).
+    pub fn what(&self) -> String {
+        match self {
+            YamlLimit::TooLarge(_) => self.to_string(),
+            YamlLimit::TooDeep { .. } => format!("nested more than {MAX_YAML_DEPTH} levels deep"),
+        }
+    }
+
     pub fn line(&self) -> Option<usize> {
         match self {
             YamlLimit::TooLarge(_) => None,
@@ -416,6 +439,17 @@ mod tests {
         assert!(o.raw("data").is_some());
         assert!(serde_json::from_slice::<serde_json::Value>(o.raw("data").expect("d")).is_err());
         assert!(!o.trailing);
+    }
+
+    #[test]
+    fn a_truncated_object_keeps_what_came_before() {
+        let (o, e) = RawObject::parse_partial(br#"{"id":"a","type":"t","data":{"x":[1,"#);
+        assert_eq!(o.text("id").as_deref(), Some("a"));
+        assert_eq!(o.text("type").as_deref(), Some("t"));
+        assert!(o.raw("data").is_none());
+        assert!(e.is_some());
+        let (o, e) = RawObject::parse_partial(b"x{");
+        assert!(o.text("id").is_none() && e.is_some());
     }
 
     #[test]

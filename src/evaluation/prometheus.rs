@@ -172,7 +172,7 @@ pub fn merge_sli_files(
         crate::untrusted::check_yaml(text).map_err(|e| SliConfigError::Yaml {
             level: level.to_string(),
             line: e.line(),
-            message: e.to_string(),
+            message: e.what(),
         })?;
         let raw: Option<RawSli> =
             serde_norway::from_str(text).map_err(|e| SliConfigError::Yaml {

@@ -210,7 +210,7 @@ impl Slo {
         })?;
         untrusted::check_yaml(text).map_err(|e| SloError::Yaml {
             line: e.line(),
-            message: e.to_string(),
+            message: e.what(),
         })?;
         let raw: RawSlo = if text.trim().is_empty() {
             RawSlo::default()
@@ -355,5 +355,23 @@ mod tests {
         let slo = Slo::parse(b"  \n").expect("parses");
         assert!(slo.objectives.is_empty());
         assert!(slo.total_score.is_none());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_fine_and_deep_nesting_is_refused_before_parsing() {
+        let slo = Slo::parse(b"\xEF\xBB\xBFobjectives:\n  - sli: a\n").expect("BOM");
+        assert_eq!(slo.objectives.len(), 1);
+        let deep = format!(
+            "objectives:\n  - {}{}\n",
+            "{a: ".repeat(60_000),
+            "}".repeat(60_000)
+        );
+        let err = Slo::parse(deep.as_bytes()).expect_err("too deep");
+        assert_eq!(
+            err.to_string(),
+            "slo.yaml is not valid YAML for an SLO (line 2): nested more than 64 levels deep"
+        );
+        let err = Slo::parse(b"objectives:\n  - sli: \xE9\n").expect_err("latin-1");
+        assert!(err.to_string().contains("(line 2): not UTF-8"), "{err}");
     }
 }

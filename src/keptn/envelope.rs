@@ -263,10 +263,18 @@ fn assemble(
 }
 
 /// Decodes a structured-mode JSON CloudEvent (what Keptn publishes on NATS). Only the
-/// top-level object has to be readable: a broken attribute or `data` costs only itself.
+/// top-level object has to be readable, up to `id` and `type`: a broken attribute or `data`
+/// (even one cut off) costs only itself.
 pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
-    let obj = RawObject::parse(bytes).map_err(DecodeError::NotJson)?;
+    let (obj, broken) = RawObject::parse_partial(bytes);
     let mut problems = Vec::new();
+    if let Some(e) = broken {
+        // Answerable only if what came before the break names the event.
+        if obj.text("id").is_none() || obj.text("type").is_none() {
+            return Err(DecodeError::NotJson(e));
+        }
+        problems.push(format!("the event is not valid JSON: {e}"));
+    }
     if obj.trailing {
         problems.push("not a valid CloudEvent: something follows the JSON object".into());
     }
@@ -543,6 +551,22 @@ mod tests {
             env.problem
                 .unwrap_or_default()
                 .contains("nested 126 levels")
+        );
+    }
+
+    #[test]
+    fn a_truncated_event_is_answered_when_id_type_and_context_came_first() {
+        let full = triggered().to_string();
+        let cut = &full.as_bytes()[..full.find("\"labels\"").expect("labels")];
+        // serde_json orders members by name: data comes before id here, so build the cut
+        // the way Go's SDK orders them (data last).
+        let go_order = br#"{"specversion":"1.0","id":"t-2","type":"sh.keptn.event.approval.triggered","source":"s","shkeptncontext":"ctx-2","data":{"project":"p","stage":"#;
+        let env = decode(go_order).expect("answerable");
+        assert!(env.problem.unwrap_or_default().contains("not valid JSON"));
+        assert_eq!(env.keptn_context.as_deref(), Some("ctx-2"));
+        assert!(
+            matches!(decode(cut), Err(DecodeError::NotJson(_))),
+            "no id before the cut"
         );
     }
 }

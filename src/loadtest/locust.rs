@@ -62,6 +62,9 @@ const IGNORED_CONF_KEYS: &[&str] = &[
     "processes",
 ];
 
+/// The largest locust file read.
+pub const MAX_SOURCE_BYTES: usize = 1 << 20;
+
 /// The text of a locust file as Python reads it: UTF-8 (a byte-order mark removed) unless a
 /// PEP 263 declaration on line 1 or 2 names Latin-1. Anything else is refused with its line.
 pub fn source_text(file: &str, bytes: &[u8]) -> Result<String, LocustError> {
@@ -70,6 +73,15 @@ pub fn source_text(file: &str, bytes: &[u8]) -> Result<String, LocustError> {
         line,
         what,
     };
+    if bytes.len() > MAX_SOURCE_BYTES {
+        return Err(err(
+            1,
+            format!(
+                "the file has {} bytes (at most {MAX_SOURCE_BYTES} are accepted)",
+                bytes.len()
+            ),
+        ));
+    }
     for (i, line) in bytes
         .split(|b| matches!(b, b'\n' | b'\r'))
         .filter(|l| !l.is_empty())

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::harness::eventually;
 use crate::harness::keptn::KeptnPeer;
 use crate::harness::nats::NatsServer;
-use crate::harness::service::Service;
+use crate::harness::service::{Service, setup};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -24,16 +24,6 @@ fn with_scope(extra: Value) -> Value {
         d[k] = v.clone();
     }
     d
-}
-
-/// A nats-server, the service configured by `tweak`, and a peer playing Keptn's side.
-async fn setup(
-    tweak: impl FnOnce(&mut keptn_native::config::ServeConfig),
-) -> (NatsServer, Service, KeptnPeer) {
-    let nats = NatsServer::start();
-    let svc = Service::start_with(&nats.url(), tweak).await;
-    let peer = KeptnPeer::connect(&nats.url()).await;
-    (nats, svc, peer)
 }
 
 /// Asserts the correlation every reply must carry (§1.3).

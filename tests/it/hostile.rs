@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::harness::eventually;
 use crate::harness::keptn::KeptnPeer;
 use crate::harness::nats::NatsServer;
-use crate::harness::service::Service;
+use crate::harness::service::{Service, setup};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -37,15 +37,6 @@ fn manual_approval_data(depth: usize) -> String {
     )
 }
 
-async fn setup(
-    tweak: impl FnOnce(&mut keptn_native::config::ServeConfig),
-) -> (NatsServer, Service, KeptnPeer) {
-    let nats = NatsServer::start();
-    let svc = Service::start_with(&nats.url(), tweak).await;
-    let peer = KeptnPeer::connect(&nats.url()).await;
-    (nats, svc, peer)
-}
-
 async fn approvals(base: &str) -> (u16, Value) {
     let r = reqwest::get(format!("{base}/v1/approvals"))
         .await
@@ -60,10 +51,24 @@ fn finished_of(replies: &[Value]) -> Value {
     f[0].clone()
 }
 
-/// A binary-mode POST /events.
-async fn post_binary(base: &str, headers: &[(&str, &[u8])], body: Vec<u8>) -> reqwest::Response {
+/// A binary-mode POST /events of a triggered approval with id `id`: the usual `ce-*` headers,
+/// with `overrides` replacing or adding some.
+async fn post_binary(
+    base: &str,
+    id: &str,
+    overrides: &[(&str, &[u8])],
+    body: Vec<u8>,
+) -> reqwest::Response {
     let mut map = reqwest::header::HeaderMap::new();
-    for (k, v) in headers {
+    let usual: [(&str, &[u8]); 6] = [
+        ("ce-specversion", b"1.0"),
+        ("ce-id", id.as_bytes()),
+        ("ce-source", b"distributor"),
+        ("ce-type", b"sh.keptn.event.approval.triggered"),
+        ("ce-shkeptncontext", b"ctx"),
+        ("content-type", b"application/json"),
+    ];
+    for (k, v) in usual.iter().chain(overrides) {
         map.insert(
             reqwest::header::HeaderName::from_bytes(k.as_bytes()).expect("name"),
             reqwest::header::HeaderValue::from_bytes(v).expect("value"),
@@ -85,20 +90,7 @@ async fn case1_deep_approval_data_never_bricks_the_journal_or_the_restart() {
 
     // Binary mode, 126 levels: answered errored at once, never stored as pending.
     let id = uuid::Uuid::new_v4().to_string();
-    let ctx = uuid::Uuid::new_v4().to_string();
-    let r = post_binary(
-        &base,
-        &[
-            ("ce-specversion", b"1.0"),
-            ("ce-id", id.as_bytes()),
-            ("ce-source", b"distributor"),
-            ("ce-type", b"sh.keptn.event.approval.triggered"),
-            ("ce-shkeptncontext", ctx.as_bytes()),
-            ("content-type", b"application/json"),
-        ],
-        manual_approval_data(126).into_bytes(),
-    )
-    .await;
+    let r = post_binary(&base, &id, &[], manual_approval_data(126).into_bytes()).await;
     assert_eq!(r.status(), 202);
     let f = finished_of(&peer.await_replies(&id, 2, WAIT).await);
     assert_eq!(f["data"]["status"], "errored");
@@ -237,22 +229,27 @@ async fn case4_correlatable_events_are_answered_in_every_mode() {
         }
         // Binary mode.
         let id = uuid::Uuid::new_v4().to_string();
-        let r = post_binary(
-            &base,
-            &[
-                ("ce-specversion", b"1.0"),
-                ("ce-id", id.as_bytes()),
-                ("ce-source", b"distributor"),
-                ("ce-type", b"sh.keptn.event.approval.triggered"),
-                ("ce-shkeptncontext", b"ctx"),
-            ],
-            data.clone(),
-        )
-        .await;
+        let r = post_binary(&base, &id, &[], data.clone()).await;
         assert_eq!(r.status(), 202, "binary {what}");
         let f = finished_of(&peer.await_replies(&id, 2, WAIT).await);
         assert_eq!(f["data"]["status"], "errored", "binary {what}");
     }
+
+    // An event cut off inside `data` (members in Go's order: data last) is still answered.
+    let id = uuid::Uuid::new_v4().to_string();
+    let cut = format!(
+        r#"{{"specversion":"1.0","id":"{id}","source":"s","type":"sh.keptn.event.approval.triggered","shkeptncontext":"ctx","data":{{"project":"p","stage":"#
+    );
+    peer.publish_raw("sh.keptn.event.approval.triggered", cut.into_bytes())
+        .await;
+    let f = finished_of(&peer.await_replies(&id, 2, WAIT).await);
+    assert_eq!(f["data"]["status"], "errored");
+    assert!(
+        f["data"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not valid JSON")),
+        "{f}"
+    );
 
     // Binary-mode attribute problems are answered, as structured mode answers them.
     let attribute_problems: Vec<(&str, &[u8], &str)> = vec![
@@ -262,18 +259,10 @@ async fn case4_correlatable_events_are_answered_in_every_mode() {
     ];
     for (name, value, needle) in attribute_problems {
         let id = uuid::Uuid::new_v4().to_string();
-        let mut headers: Vec<(&str, &[u8])> = vec![
-            ("ce-specversion", b"1.0"),
-            ("ce-id", id.as_bytes()),
-            ("ce-source", b"distributor"),
-            ("ce-type", b"sh.keptn.event.approval.triggered"),
-            ("ce-shkeptncontext", b"ctx"),
-        ];
-        headers.retain(|(k, _)| *k != name);
-        headers.push((name, value));
         let r = post_binary(
             &base,
-            &headers,
+            &id,
+            &[(name, value)],
             scope(json!({"result": "pass"})).to_string().into_bytes(),
         )
         .await;
@@ -288,13 +277,8 @@ async fn case4_correlatable_events_are_answered_in_every_mode() {
     // An empty id is no id: refused in both modes, never answered with triggeredid "".
     let r = post_binary(
         &base,
-        &[
-            ("ce-specversion", b"1.0"),
-            ("ce-id", b""),
-            ("ce-source", b"distributor"),
-            ("ce-type", b"sh.keptn.event.approval.triggered"),
-            ("ce-shkeptncontext", b"ctx"),
-        ],
+        "",
+        &[],
         scope(json!({"result": "pass"})).to_string().into_bytes(),
     )
     .await;
@@ -584,4 +568,191 @@ async fn case2_3_deep_resources_are_refused_quickly_and_the_service_goes_on() {
         .await
         .expect("health");
     assert!(health.status().is_success(), "the process is alive");
+}
+
+/// Runs the binary with `args` (bounded) and returns exit code, stdout and stderr.
+async fn cli(args: Vec<String>) -> (Option<i32>, String, String) {
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(crate::harness::exe())
+                .args(&args)
+                .output()
+                .expect("run the binary")
+        }),
+    )
+    .await
+    .expect("in time")
+    .expect("join");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn case7_files_written_differently_are_read_as_python_and_yaml_read_them() {
+    let srv = crate::harness::http_target::HttpTarget::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let simple = "from locust import HttpUser, task\nclass U(HttpUser):\n    @task\n    def a(self):\n        self.client.get('/')\n";
+    let latin1: Vec<u8> = format!(
+        "# -*- coding: latin-1 -*-\n{}",
+        simple.replace("'/'", "'/', name='caf\u{e9}'")
+    )
+    .chars()
+    .map(|c| c as u32 as u8)
+    .collect();
+    let variants: Vec<(&str, Vec<u8>)> = vec![
+        ("bom.py", format!("\u{feff}{simple}").into_bytes()),
+        ("cr.py", simple.replace('\n', "\r").into_bytes()),
+        (
+            "formfeed.py",
+            simple
+                .replace("class U", "\u{c}\nclass U")
+                .replace("    @task", "\u{c}    @task")
+                .into_bytes(),
+        ),
+        ("latin1.py", latin1),
+    ];
+    let mut expected = 0;
+    for (name, bytes) in variants {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        let (code, stdout, stderr) = cli(vec![
+            "loadtest".into(),
+            "--host".into(),
+            srv.url.clone(),
+            "--locustfile".into(),
+            path.display().to_string(),
+            "--users".into(),
+            "1".into(),
+            "--iterations".into(),
+            "3".into(),
+            "--json".into(),
+        ])
+        .await;
+        assert_eq!(code, Some(0), "{name}: {stderr}");
+        let v: Value = serde_json::from_str(&stdout).expect("json");
+        assert_eq!(v["total"]["requests"], 3, "{name}");
+        expected += 3;
+    }
+    assert_eq!(srv.count(), expected);
+
+    // Refusals name the file and the line, and never echo raw control characters.
+    let refused: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "latin1-undeclared.py",
+            simple
+                .replace("'/'", "'/caf\u{e9}'")
+                .chars()
+                .map(|c| c as u32 as u8)
+                .collect(),
+            "latin1-undeclared.py:5: not UTF-8 (byte 0xE9",
+        ),
+        (
+            "control.py",
+            format!("{simple}        print('\u{1b}[2J\u{7}')\n").into_bytes(),
+            "control.py:6:",
+        ),
+    ];
+    for (name, bytes, needle) in refused {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        let (code, _, stderr) = cli(vec![
+            "loadtest".into(),
+            "--host".into(),
+            srv.url.clone(),
+            "--locustfile".into(),
+            path.display().to_string(),
+        ])
+        .await;
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(needle), "{name}: {stderr}");
+        assert!(
+            !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+            "{name}: {stderr:?}"
+        );
+    }
+
+    // An SLO with a byte-order mark is an SLO.
+    let slo = dir.path().join("slo.yaml");
+    std::fs::write(
+        &slo,
+        "\u{feff}objectives:\n  - sli: rt\n    pass:\n      - criteria: [\"<=200\"]\ntotal_score: {pass: \"90%\", warning: \"75%\"}\n",
+    )
+    .expect("slo");
+    let values = dir.path().join("values.json");
+    std::fs::write(
+        &values,
+        json!([{"metric": "rt", "value": 120.0, "success": true}]).to_string(),
+    )
+    .expect("values");
+    let (code, stdout, stderr) = cli(vec![
+        "evaluate".into(),
+        "--slo".into(),
+        slo.display().to_string(),
+        "--values".into(),
+        values.display().to_string(),
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(v["result"], "pass", "{v}");
+    assert_eq!(v["evaluation"]["score"], 100.0);
+}
+
+#[tokio::test]
+async fn case7_the_test_task_reads_locust_files_as_python_does() {
+    let srv = crate::harness::http_target::HttpTarget::start().await;
+    let resources = tempfile::tempdir().expect("tempdir");
+    let simple = "from locust import HttpUser, task\nclass U(HttpUser):\n    @task\n    def a(self):\n        self.client.get('/')\n";
+    let good = resources.path().join("sockshop/staging/carts/locust");
+    std::fs::create_dir_all(&good).expect("mkdir");
+    // A byte-order mark, CR-only line ends and a form feed, in one file.
+    std::fs::write(
+        good.join("locustfile.py"),
+        format!("\u{feff}{}", simple.replace("class U", "\u{c}\nclass U")).replace('\n', "\r"),
+    )
+    .expect("locustfile");
+    std::fs::write(
+        good.join("locust.conf"),
+        "\u{feff}users = 1\r\niterations = 3\r\n",
+    )
+    .expect("conf");
+    let bad = resources.path().join("sockshop/staging/orders/locust");
+    std::fs::create_dir_all(&bad).expect("mkdir");
+    let latin1: Vec<u8> = simple
+        .replace("'/'", "'/caf\u{e9}'")
+        .chars()
+        .map(|c| c as u32 as u8)
+        .collect();
+    std::fs::write(bad.join("locustfile.py"), latin1).expect("locustfile");
+    let path = resources.path().to_path_buf();
+    let (_nats, _svc, peer) = setup(move |c| {
+        c.keptn = keptn_native::config::KeptnConnection::Standalone {
+            resources_dir: path,
+        };
+        c.loadtest.allowed_hosts = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let trigger = |service: &str| {
+        let mut data = scope(json!({"test": {"teststrategy": "performance"},
+                                    "deployment": {"deploymentURIsLocal": [srv.url.clone()]}}));
+        data["service"] = json!(service);
+        KeptnPeer::triggered("test", data)
+    };
+    let id = peer.publish(&trigger("carts")).await;
+    let f = finished_of(&peer.await_replies(&id, 2, Duration::from_secs(30)).await);
+    assert_eq!(f["data"]["status"], "succeeded", "{f}");
+    assert_eq!(f["data"]["result"], "pass", "{f}");
+    assert_eq!(srv.count(), 3);
+    let id = peer.publish(&trigger("orders")).await;
+    let f = finished_of(&peer.await_replies(&id, 2, WAIT).await);
+    assert_eq!(f["data"]["status"], "errored");
+    let msg = f["data"]["message"].as_str().expect("message");
+    assert!(
+        msg.contains("locust/locustfile.py:5: not UTF-8 (byte 0xE9 at column 30)"),
+        "{msg}"
+    );
 }

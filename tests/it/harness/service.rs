@@ -57,3 +57,13 @@ impl Service {
         }
     }
 }
+
+/// A nats-server, the service configured by `tweak`, and a peer playing Keptn's side.
+pub async fn setup(
+    tweak: impl FnOnce(&mut ServeConfig),
+) -> (super::nats::NatsServer, Service, super::keptn::KeptnPeer) {
+    let nats = super::nats::NatsServer::start();
+    let svc = Service::start_with(&nats.url(), tweak).await;
+    let peer = super::keptn::KeptnPeer::connect(&nats.url()).await;
+    (nats, svc, peer)
+}
