@@ -383,13 +383,23 @@ struct Row {
 }
 
 impl Row {
-    /// Reads `event, triggered_id, keptn_context, event_type` (the first four columns).
+    /// Reads `event, triggered_id, keptn_context, event_type` (the first four columns),
+    /// whatever their storage class, so that a damaged row cannot fail the whole read.
     fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        let text = |i: usize| -> rusqlite::Result<String> {
+            use rusqlite::types::ValueRef;
+            Ok(match row.get_ref(i)? {
+                ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+                ValueRef::Integer(n) => n.to_string(),
+                ValueRef::Real(f) => f.to_string(),
+                ValueRef::Null => String::new(),
+            })
+        };
         Ok(Row {
-            json: row.get(0)?,
-            id: row.get(1)?,
-            keptn_context: row.get(2)?,
-            ty: row.get(3)?,
+            json: text(0)?,
+            id: text(1)?,
+            keptn_context: text(2)?,
+            ty: text(3)?,
         })
     }
 
@@ -821,5 +831,23 @@ mod tests {
             .expect("settle")
             .expect("pending");
         assert_eq!(settled.data["project"], "p");
+        // A damaged row (a BLOB that is not UTF-8) does not fail the read of the others.
+        drop(store);
+        let conn = Connection::open(dir.path().join("keptn-native.db")).expect("conn");
+        conn.execute(
+            "INSERT INTO journal (triggered_id, keptn_context, event_type, event, state, received_at, updated_at)
+             VALUES ('damaged', 'ctx-x', 'sh.keptn.event.approval.triggered', X'FF00FE', 'started', 2, 2)",
+            [],
+        )
+        .expect("insert");
+        drop(conn);
+        let store = Store::open(dir.path()).expect("reopen");
+        let open = store.open_entries().await.expect("open entries");
+        let damaged = open
+            .iter()
+            .find(|e| e.event.id == "damaged")
+            .expect("damaged");
+        assert_eq!(damaged.event.keptn_context, "ctx-x");
+        assert!(damaged.unreadable.is_some());
     }
 }
