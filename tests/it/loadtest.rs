@@ -570,3 +570,95 @@ async fn cli_runs_a_plan_prints_json_and_exits_by_thresholds() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("only http://"));
 }
+
+/// What a server saw of one request: method, path with query (as on the request line),
+/// content type and body.
+type Seen = (String, String, Option<String>, Vec<u8>);
+
+/// A target that records every request.
+async fn recording_target() -> (String, Arc<std::sync::Mutex<Vec<Seen>>>) {
+    let seen: Arc<std::sync::Mutex<Vec<Seen>>> = Arc::default();
+    let s = Arc::clone(&seen);
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let s = Arc::clone(&s);
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20)
+                .await
+                .unwrap_or_default();
+            let ct = parts
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let pq = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default();
+            s.lock()
+                .expect("lock")
+                .push((parts.method.to_string(), pq, ct, body.to_vec()));
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+/// Locust idioms sent to a real server: what arrives is what locust (requests) sends, as
+/// printed by requests 2.x `Session().prepare_request(...)` (method, `path_url`, body,
+/// `Content-Type`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locust_idioms_send_what_locust_sends() {
+    let (url, seen) = recording_target().await;
+    let py = [
+        "from locust import HttpUser, task",
+        "class U(HttpUser):",
+        "    @task()",
+        "    def a(self):",
+        "        self.client.post('/none', json=None)",
+        "        self.client.post('/login', {'user': 'a b', 'pw': 'x&y'})",
+        "        self.client.get('/café/ü?q=ä b&x=%41&y=%2F')",
+        "        self.client.put('/raw', 'text')",
+        "",
+    ]
+    .join("\n");
+    let py = py.as_str();
+    let lf = loadtest::locust::parse_locustfile("locust/x.py", py).expect("parses");
+    let mut conf = loadtest::locust::LocustConf::default();
+    conf.iterations = Some(1);
+    let w = loadtest::locust::to_workload(&conf, &lf);
+    let r = run(&w, &url).await;
+    assert_eq!(
+        r.summary.total.failure_count(),
+        0,
+        "{:?}",
+        r.summary.total.failures
+    );
+    let mut got = seen.lock().expect("lock").clone();
+    got.sort();
+    let form = "application/x-www-form-urlencoded".to_string();
+    let mut want: Vec<Seen> = vec![
+        ("POST".into(), "/none".into(), None, vec![]),
+        (
+            "POST".into(),
+            "/login".into(),
+            Some(form),
+            b"user=a+b&pw=x%26y".to_vec(),
+        ),
+        (
+            "GET".into(),
+            "/caf%C3%A9/%C3%BC?q=%C3%A4%20b&x=A&y=%2F".into(),
+            None,
+            vec![],
+        ),
+        ("PUT".into(), "/raw".into(), None, b"text".to_vec()),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+}
