@@ -630,8 +630,10 @@ async fn locust_idioms_send_what_locust_sends() {
     .join("\n");
     let py = py.as_str();
     let lf = loadtest::locust::parse_locustfile("locust/x.py", py).expect("parses");
-    let mut conf = loadtest::locust::LocustConf::default();
-    conf.iterations = Some(1);
+    let conf = loadtest::locust::LocustConf {
+        iterations: Some(1),
+        ..Default::default()
+    };
     let w = loadtest::locust::to_workload(&conf, &lf);
     let r = run(&w, &url).await;
     assert_eq!(
