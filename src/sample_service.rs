@@ -1,12 +1,15 @@
 //! A small HTTP service that stands in for the tutorial's podtato-head server (for the
 //! `process` deployment backend and the demo).
 //!
-//! It answers `/` (an HTML page naming its version), `/version` (JSON), and `/metrics` with the
+//! It answers `/` (an HTML page naming its version), `/version` (JSON: version, image, stage),
+//! and `/metrics` with the
 //! series the tutorial's SLIs query: `http_server_request_duration_seconds_{sum,count,bucket}`
 //! with `method`, `route`, `status_code`; `http_requests_total{status}`; `go_goroutines` (the
 //! number of live tokio tasks of this process); `promhttp_metric_handler_requests_total{code}`.
 //! Version `v0.1.2` is the tutorial's slow build: `/` takes [`SLOW_BUILD_DELAY`], above the
-//! killercoda SLO's `<=0.2` s pass criterion on the response time.
+//! killercoda SLO's `<=0.2` s pass criterion on the response time. Version `v0.1.3` behaves
+//! well in qa and is slow only in production: "services can and will act differently in
+//! production". The service learns its stage from the deployment (`--stage`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +32,10 @@ use tokio_util::sync::CancellationToken;
 pub const SLOW_VERSION: &str = "v0.1.2";
 /// How long the slow build takes to answer `/`.
 pub const SLOW_BUILD_DELAY: Duration = Duration::from_millis(500);
+/// The tag of the build that is slow only in production.
+pub const PRODUCTION_SLOW_VERSION: &str = "v0.1.3";
+/// The stage in which [`PRODUCTION_SLOW_VERSION`] is slow.
+pub const PRODUCTION: &str = "production";
 
 type Labels = Vec<(String, String)>;
 
@@ -84,6 +91,8 @@ impl Metrics {
 
 struct AppState {
     version: String,
+    image: Option<String>,
+    stage: Option<String>,
     delay: Duration,
     metrics: Metrics,
 }
@@ -92,13 +101,21 @@ struct AppState {
 #[derive(Debug, Clone)]
 pub struct SampleConfig {
     pub version: String,
-    /// Delay of `/`; `None` = [`SLOW_BUILD_DELAY`] for [`SLOW_VERSION`], none otherwise.
+    /// The full image reference it stands for, reported by `/version`.
+    pub image: Option<String>,
+    /// The stage it was deployed to, reported by `/version`.
+    pub stage: Option<String>,
+    /// Delay of `/`; `None` = [`SLOW_BUILD_DELAY`] for [`SLOW_VERSION`] anywhere and for
+    /// [`PRODUCTION_SLOW_VERSION`] in production, none otherwise.
     pub delay: Option<Duration>,
 }
 
 impl SampleConfig {
     pub fn delay(&self) -> Duration {
-        self.delay.unwrap_or(if self.version == SLOW_VERSION {
+        let slow = self.version == SLOW_VERSION
+            || (self.version == PRODUCTION_SLOW_VERSION
+                && self.stage.as_deref() == Some(PRODUCTION));
+        self.delay.unwrap_or(if slow {
             SLOW_BUILD_DELAY
         } else {
             Duration::ZERO
@@ -110,6 +127,8 @@ impl SampleConfig {
 pub fn router(config: &SampleConfig) -> Router {
     let state = Arc::new(AppState {
         version: config.version.clone(),
+        image: config.image.clone(),
+        stage: config.stage.clone(),
         delay: config.delay(),
         metrics: Metrics::new(),
     });
@@ -144,7 +163,7 @@ async fn index(State(s): State<Arc<AppState>>) -> Html<String> {
 }
 
 async fn version(State(s): State<Arc<AppState>>) -> impl IntoResponse {
-    axum::Json(serde_json::json!({ "version": s.version }))
+    axum::Json(serde_json::json!({ "version": s.version, "image": s.image, "stage": s.stage }))
 }
 
 async fn metrics(State(s): State<Arc<AppState>>) -> Response {
@@ -214,9 +233,24 @@ mod tests {
     fn only_the_slow_build_is_slow_by_default() {
         let c = |v: &str| SampleConfig {
             version: v.into(),
+            image: None,
+            stage: None,
             delay: None,
         };
         assert_eq!(c("v0.1.2").delay(), SLOW_BUILD_DELAY);
+        let in_stage = |v: &str, stage: &str| SampleConfig {
+            stage: Some(stage.into()),
+            ..c(v)
+        };
+        assert_eq!(in_stage("v0.1.2", "qa").delay(), SLOW_BUILD_DELAY);
+        assert_eq!(in_stage("v0.1.3", "qa").delay(), Duration::ZERO);
+        assert_eq!(in_stage("v0.1.3", "production").delay(), SLOW_BUILD_DELAY);
+        assert_eq!(
+            c("v0.1.3").delay(),
+            Duration::ZERO,
+            "no stage, not production"
+        );
+        assert_eq!(in_stage("v0.1.1", "production").delay(), Duration::ZERO);
         assert!(
             SLOW_BUILD_DELAY > Duration::from_millis(200),
             "must fail the SLO's <=0.2s"

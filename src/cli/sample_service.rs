@@ -16,9 +16,16 @@ pub struct SampleServiceArgs {
     /// Version reported by the service; `v0.1.2` is the slow build.
     #[arg(long, default_value = "v0.1.1")]
     pub version: String,
-    /// Delay of `/` in milliseconds (default: 500 for v0.1.2, 0 otherwise).
+    /// Delay of `/` in milliseconds (default: 500 for v0.1.2, and for v0.1.3 in production; 0
+    /// otherwise).
     #[arg(long)]
     pub delay_ms: Option<u64>,
+    /// The stage it runs in (the deployment says so); v0.1.3 is slow only in `production`.
+    #[arg(long)]
+    pub stage: Option<String>,
+    /// The full image reference it stands for, reported by `/version`.
+    #[arg(long)]
+    pub image: Option<String>,
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
@@ -58,6 +65,8 @@ pub fn run(args: SampleServiceArgs) -> ExitCode {
         });
         let config = SampleConfig {
             version: args.version,
+            image: args.image,
+            stage: args.stage,
             delay: args.delay_ms.map(Duration::from_millis),
         };
         match serve(listener, config, shutdown).await {

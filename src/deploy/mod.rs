@@ -219,7 +219,8 @@ pub struct DeployConfig {
 
     /// Process backend: command template, split on whitespace (no shell), with `{exe}` (this
     /// binary), `{image}`, `{tag}`, `{port}`, `{project}`, `{stage}`, `{service}`. Env
-    /// `KEPTN_NATIVE_PROCESS_COMMAND`. Default `{exe} sample-service --port {port} --version {tag}`.
+    /// `KEPTN_NATIVE_PROCESS_COMMAND`. Default
+    /// `{exe} sample-service --port {port} --version {tag} --stage {stage} --image {image}`.
     #[arg(long = "process-command", env = "KEPTN_NATIVE_PROCESS_COMMAND")]
     pub process_command: Option<String>,
 
@@ -282,7 +283,8 @@ pub struct DeployConfig {
     pub kube_rollout_timeout_secs: Option<u64>,
 }
 
-pub const DEFAULT_PROCESS_COMMAND: &str = "{exe} sample-service --port {port} --version {tag}";
+pub const DEFAULT_PROCESS_COMMAND: &str =
+    "{exe} sample-service --port {port} --version {tag} --stage {stage} --image {image}";
 const BACKENDS: [&str; 3] = ["process", "helm", "kubernetes"];
 
 impl DeployConfig {

@@ -36,6 +36,7 @@ pub const TASKS: &[TaskSpec] = &[
     deployment::TASK,
     test::TASK,
     evaluation::TASK,
+    rollback::TASK,
 ];
 
 /// What a task declares about itself.
@@ -306,6 +307,10 @@ mod tests {
         assert!(
             serde_norway::from_str::<crate::config::ServeArgs>("nosuchsection: {}\n").is_err(),
             "the section check can fail"
+        );
+        assert!(
+            seen.contains("rollback") && seen.contains("deployment"),
+            "{seen:?}"
         );
         assert_eq!(
             TASKS.iter().filter(|t| t.settled_by_others).count(),

@@ -759,6 +759,77 @@ mod tests {
         assert_eq!(d.summary()[1].tasks.len(), 4);
     }
 
+    /// The demo's shipyard: the tutorial's plus a production `rollback` sequence triggered on
+    /// `production.delivery.finished` with the selector `result: fail`.
+    #[tokio::test(start_paused = true)]
+    async fn the_rollback_sequence_runs_only_after_a_failed_production_delivery() {
+        let (shipyard, _, _) = crate::demo::variant(false);
+        let run = |fail_in: Option<&'static str>| {
+            let mut d = Delivery::new(
+                Shipyard::parse(&shipyard).expect("demo shipyard"),
+                spec(),
+                "ctx".into(),
+            );
+            let first = d.start(Instant::now());
+            let all = answer(&mut d, first, move |stage, task| {
+                if Some(stage) == fail_in && task == "evaluation" {
+                    "fail"
+                } else {
+                    "pass"
+                }
+            });
+            let seqs: Vec<(String, String, String)> = d
+                .summary()
+                .iter()
+                .map(|s| (s.stage.clone(), s.sequence.clone(), s.result.clone()))
+                .collect();
+            let rollbacks: Vec<Value> = published(&all)
+                .iter()
+                .filter(|e| e.ty() == "sh.keptn.event.rollback.triggered")
+                .map(data)
+                .collect();
+            (seqs, rollbacks)
+        };
+        let s = |stage: &str, seq: &str, result: &str| {
+            (stage.to_string(), seq.to_string(), result.to_string())
+        };
+
+        let (seqs, rollbacks) = run(None);
+        assert_eq!(
+            seqs,
+            [
+                s("qa", "delivery", "pass"),
+                s("production", "delivery", "pass")
+            ]
+        );
+        assert!(rollbacks.is_empty(), "never after a passing delivery");
+
+        let (seqs, rollbacks) = run(Some("qa"));
+        assert_eq!(seqs, [s("qa", "delivery", "fail")]);
+        assert!(
+            rollbacks.is_empty(),
+            "a failed qa delivery is not production's"
+        );
+
+        let (seqs, rollbacks) = run(Some("production"));
+        assert_eq!(
+            seqs,
+            [
+                s("qa", "delivery", "pass"),
+                s("production", "delivery", "fail"),
+                s("production", "rollback", "pass")
+            ]
+        );
+        assert_eq!(rollbacks.len(), 1);
+        assert_eq!(rollbacks[0]["stage"], "production");
+        assert_eq!(
+            rollbacks[0]["configurationChange"]["values"]["image"],
+            spec().image,
+            "the rollback sees what was delivered"
+        );
+        assert_eq!(rollbacks[0]["result"], "fail");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn failed_qa_gate_stops_and_is_not_promoted() {
         let mut d = delivery();

@@ -143,6 +143,35 @@ async fn custom_task_names_work_through_aliases() {
     );
 }
 
+/// `rollback` is registered like any task (here through an alias): with nothing deployed it
+/// answers `errored` with the reason, never silence.
+#[tokio::test]
+async fn a_rollback_with_nothing_to_roll_back_to_is_answered_errored() {
+    let (_nats, _svc, peer) = setup(|c| {
+        c.task_aliases = vec![("je-rollback".into(), "rollback".into())];
+    })
+    .await;
+    let ev = KeptnPeer::triggered("je-rollback", scope());
+    let id = peer.publish(&ev).await;
+    let replies = peer.await_replies(&id, 2, WAIT).await;
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    let started = &KeptnPeer::of_kind(&replies, "started")[0];
+    assert_correlated(started, &ev, "started");
+    assert_eq!(
+        started["data"]["message"],
+        "Rolling back sockshop/staging/carts"
+    );
+    let finished = &KeptnPeer::of_kind(&replies, "finished")[0];
+    assert_correlated(finished, &ev, "finished");
+    assert_eq!(finished["data"]["status"], "errored");
+    assert_eq!(finished["data"]["result"], "fail");
+    assert_eq!(
+        finished["data"]["message"],
+        "process backend could not roll back sockshop/staging/carts: nothing to roll back to: \
+         no version of sockshop/staging/carts runs here"
+    );
+}
+
 #[tokio::test]
 async fn unknown_tasks_and_sequence_events_get_no_reply() {
     // Subscribe to everything, so that sequence events really reach the dispatcher.

@@ -38,32 +38,80 @@ fn the_demo_promotes_the_good_build_and_stops_the_slow_one() {
         serde_json::from_slice(&std::fs::read(&summary).expect("summary written")).expect("json");
     assert_eq!(s["as_expected"], true);
     let runs = s["runs"].as_array().expect("runs");
-    assert_eq!(runs.len(), 2);
+    assert_eq!(runs.len(), 3, "v0.1.1, v0.1.2, v0.1.3");
     assert_eq!(
         runs[0]["image"],
         "ghcr.io/podtato-head/podtatoserver:v0.1.1"
     );
-    let stages = |r: &Value| -> Vec<(String, String)> {
+    let stages = |r: &Value| -> Vec<String> {
         r["sequences"]
             .as_array()
             .expect("sequences")
             .iter()
-            .map(|q| {
-                (
-                    q["stage"].as_str().unwrap_or_default().to_string(),
-                    q["result"].as_str().unwrap_or_default().to_string(),
-                )
-            })
+            .map(|q| format!("{} {} {}", q["stage"], q["sequence"], q["result"]).replace('"', ""))
             .collect()
+    };
+    let image = |tag: &str| format!("ghcr.io/podtato-head/podtatoserver:{tag}");
+    // What each stage's sample service said it is, after each run.
+    let running = |r: &Value| {
+        (
+            r["running"]["qa"].clone(),
+            r["running"]["production"].clone(),
+        )
     };
     assert_eq!(
         stages(&runs[0]),
+        ["qa delivery pass", "production delivery pass"]
+    );
+    assert_eq!(
+        running(&runs[0]),
+        (image("v0.1.1").into(), image("v0.1.1").into())
+    );
+    assert_eq!(stages(&runs[1]), ["qa delivery fail"]);
+    assert_eq!(
+        running(&runs[1]),
+        (image("v0.1.2").into(), image("v0.1.1").into()),
+        "v0.1.2 is not promoted"
+    );
+    assert_eq!(runs[2]["image"], image("v0.1.3"));
+    assert_eq!(
+        stages(&runs[2]),
         [
-            ("qa".into(), "pass".into()),
-            ("production".into(), "pass".into())
+            "qa delivery pass",
+            "production delivery fail",
+            "production rollback pass"
         ]
     );
-    assert_eq!(stages(&runs[1]), [("qa".to_string(), "fail".to_string())]);
+    assert_eq!(
+        running(&runs[2]),
+        (image("v0.1.3").into(), image("v0.1.1").into()),
+        "production runs v0.1.1 again"
+    );
+    let prod_eval = &runs[2]["sequences"][1]["tasks"][3];
+    assert_eq!(prod_eval["name"], "evaluation");
+    assert!(
+        prod_eval["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("FAIL HTTP Response Time")),
+        "v0.1.3 fails production on its response time: {prod_eval}"
+    );
+    let rollback = &runs[2]["sequences"][2]["tasks"][0];
+    assert_eq!(rollback["name"], "rollback");
+    assert_eq!(rollback["result"], "pass");
+    assert!(
+        rollback["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!(
+                "from {} to {}",
+                image("v0.1.3"),
+                image("v0.1.1")
+            ))),
+        "{rollback}"
+    );
+    assert!(
+        stdout.contains("v0.1.3 passed qa, failed production and was rolled back"),
+        "the closing summary says so: {stdout}"
+    );
     let qa_tasks = runs[0]["sequences"][0]["tasks"].as_array().expect("tasks");
     let names: Vec<&str> = qa_tasks.iter().filter_map(|t| t["name"].as_str()).collect();
     assert_eq!(names, ["je-deployment", "je-test", "evaluation"]);
