@@ -3,7 +3,6 @@
 //! them; the local runner uses them to tell a manual approval from an automatic one.
 
 use crate::keptn::ResultType;
-use serde::Deserialize;
 
 use crate::keptn::payload::ApprovalTriggered;
 
@@ -15,8 +14,9 @@ pub const TASK: &str = "approval";
 pub struct ApprovalDecision {
     /// The result being approved (`data.result`, else `data.evaluation.result`).
     pub result: String,
-    /// The strategy that applies, for the `.started` message only.
-    pub strategy: &'static str,
+    /// The strategy that applies, for the `.started` message only: as written in the
+    /// shipyard (approval-service prints it verbatim), `manual` when none is given.
+    pub strategy: String,
     /// `Some(result)` to finish at once, `None` to wait for a manual decision.
     pub finish_with: Option<ResultType>,
 }
@@ -33,25 +33,23 @@ impl ApprovalDecision {
 /// The approval-service's decision, from `kk:approval-service/.../approval_triggered_event_handler.go`.
 pub fn decide(data: &ApprovalTriggered) -> ApprovalDecision {
     let mut result = data.common.result.clone();
-    if result.is_empty()
-        && let Some(ev) = &data.evaluation
-    {
-        result = ev.result.clone();
+    if result.is_empty() {
+        result = data.evaluation_result();
     }
     let strategy_of = |s: &str| {
-        if s == "automatic" {
-            "automatic"
+        if s.is_empty() {
+            "manual".to_string()
         } else {
-            "manual"
+            s.to_string()
         }
     };
     let strategy = match result.as_str() {
         "pass" => strategy_of(&data.approval.pass),
         "warning" => strategy_of(&data.approval.warning),
-        "fail" => "automatic",
-        _ => "manual",
+        "fail" => "automatic".to_string(),
+        _ => "manual".to_string(),
     };
-    let finish_with = match (result.as_str(), strategy) {
+    let finish_with = match (result.as_str(), strategy.as_str()) {
         ("pass" | "warning", "automatic") => Some(ResultType::Pass),
         ("fail", _) => Some(ResultType::Fail),
         _ => None,
@@ -67,7 +65,10 @@ pub fn decide(data: &ApprovalTriggered) -> ApprovalDecision {
 /// to a person.
 pub fn waits_for_a_person(task: &str, data: &serde_json::Map<String, serde_json::Value>) -> bool {
     task == TASK
-        && ApprovalTriggered::deserialize(data).is_ok_and(|d| decide(&d).finish_with.is_none())
+        && crate::keptn::golike::from_value::<ApprovalTriggered>(&serde_json::Value::Object(
+            data.clone(),
+        ))
+        .is_ok_and(|d| decide(&d).finish_with.is_none())
 }
 
 #[cfg(test)]
@@ -76,7 +77,7 @@ mod tests {
     use serde_json::json;
 
     fn d(v: serde_json::Value) -> ApprovalDecision {
-        decide(&serde_json::from_value(v).expect("decodes"))
+        decide(&crate::keptn::golike::from_value(&v).expect("decodes"))
     }
 
     #[test]
@@ -109,6 +110,11 @@ mod tests {
         assert_eq!(p.strategy, "manual");
         let odd = d(json!({"result": "pass", "approval": {"pass": "Automatic"}}));
         assert_eq!(odd.finish_with, None, "strategy match is exact");
+        assert_eq!(
+            odd.started_message(),
+            "Approval strategy for result 'pass': Automatic",
+            "approval-service prints the strategy as written"
+        );
     }
 
     #[test]
@@ -123,5 +129,26 @@ mod tests {
             none.started_message(),
             "Approval strategy for result '': manual"
         );
+    }
+
+    #[test]
+    fn null_task_properties_are_absent_like_go() {
+        // Keptn <= 0.13 sends `"approval": null` for a task without shipyard properties.
+        let n = d(json!({"result": "pass", "approval": null, "evaluation": null, "labels": null}));
+        assert_eq!(n.finish_with, None, "no strategy: manual, not an error");
+        let folded = d(json!({"Result": "warning", "Approval": {"Warning": "automatic"}}));
+        assert_eq!(folded.finish_with, Some(ResultType::Pass));
+    }
+
+    #[test]
+    fn undecodable_evaluation_gives_no_fallback_result() {
+        // getResult decodes the data as EvaluationFinishedEventData; a type error means "".
+        let e = d(json!({"approval": {"pass": "automatic"},
+                         "evaluation": {"result": "pass", "score": "high"}}));
+        assert_eq!(e.result, "");
+        assert_eq!(e.finish_with, None);
+        let null_score = d(json!({"approval": {"pass": "automatic"},
+                                  "evaluation": {"result": "pass", "score": null}}));
+        assert_eq!(null_score.finish_with, Some(ResultType::Pass));
     }
 }

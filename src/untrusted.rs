@@ -166,9 +166,15 @@ impl<'a> RawObject<'a> {
         }
     }
 
-    /// The raw bytes of a member's value.
+    /// The raw bytes of a member's value: the exact name, else one that differs only in case
+    /// (Go's `encoding/json`, which Keptn's services decode with, matches names that way).
     pub fn raw(&self, name: &str) -> Option<&'a [u8]> {
-        self.members.get(name).copied()
+        self.members.get(name).copied().or_else(|| {
+            self.members
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
+        })
     }
 
     /// A member read as text: strings as they are, numbers and booleans as written; `None`

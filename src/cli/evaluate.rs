@@ -17,12 +17,11 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use crate::evaluation::prometheus::{
-    Auth, PrometheusProvider, PrometheusSettings, QueryContext, merge_sli_files,
-};
+use crate::evaluation::pipeline::{self, Measured};
+use crate::evaluation::prometheus::{PrometheusProvider, QueryContext, merge_sli_files};
 use crate::evaluation::timeframe::start_end;
 use crate::evaluation::{
-    Evaluated, EvaluationInput, PreviousEvaluation, SliRetrieval, Slo, evaluate, summary,
+    Evaluated, EvaluationConfig, EvaluationInput, PreviousEvaluation, SliRetrieval, Slo,
 };
 use crate::keptn::payload::SliResult;
 use crate::keptn::time::parse_keptn;
@@ -160,16 +159,18 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<
         .map_err(|e| format!("{what} {} is not valid: {e}", path.display()))
 }
 
-/// The command without printing: both forms.
+/// The command without printing: both forms, through the service's evaluation pipeline.
 pub async fn evaluate_command(args: &EvaluateArgs) -> Result<CommandOutput, String> {
     let slo_raw = match &args.slo {
         Some(p) => Some(read(p, "SLO file")?),
         None => None,
     };
-    let slo = match &slo_raw {
-        Some(raw) => Some(Slo::parse(raw).map_err(|e| e.to_string())?),
-        None => None,
-    };
+    let slo = pipeline::read_slo(
+        slo_raw,
+        args.project.as_deref().unwrap_or_default(),
+        args.stage.as_deref().unwrap_or_default(),
+        args.service.as_deref().unwrap_or_default(),
+    )?;
     let previous: Vec<PreviousEvaluation> = match &args.previous {
         Some(p) => read_json::<Vec<Value>>(p, "previous evaluations")?
             .iter()
@@ -177,63 +178,52 @@ pub async fn evaluate_command(args: &EvaluateArgs) -> Result<CommandOutput, Stri
             .collect::<Result<_, _>>()?,
         None => Vec::new(),
     };
-    let (sli, window, queries) = if let Some(values) = &args.values {
+    let (measured, window) = if let Some(values) = &args.values {
         let values: Vec<SliResult> = read_json(values, "SLI values")?;
-        let sli = SliRetrieval {
-            status: args.sli_status.clone(),
-            result: args.sli_result.clone(),
-            message: args.sli_message.clone(),
-            values,
+        let measured = Measured {
+            sli: SliRetrieval {
+                status: args.sli_status.clone(),
+                result: args.sli_result.clone(),
+                message: args.sli_message.clone(),
+                values,
+            },
+            queries: BTreeMap::new(),
         };
         let window = (
             args.start.clone().unwrap_or_default(),
             args.end.clone().unwrap_or_default(),
         );
-        (sli, window, BTreeMap::new())
+        (measured, window)
     } else if let Some(sli_path) = &args.sli {
-        prometheus_form(args, sli_path, slo.as_ref()).await?
+        prometheus_form(args, sli_path, slo.as_ref().map(|f| &f.slo)).await?
     } else {
         return Err("give either --values FILE, or --sli FILE with --prometheus URL".into());
     };
-    let mut evaluated = evaluate(EvaluationInput {
-        project: args.project.as_deref().unwrap_or_default(),
-        slo: slo.as_ref().zip(slo_raw.as_deref()),
-        sli: &sli,
-        previous: &previous,
-        time_start: &window.0,
-        time_end: &window.1,
-    });
-    attach_queries(&mut evaluated, &queries);
-    let summary = summary(slo.as_ref(), &evaluated);
-    if !summary.is_empty() {
-        evaluated.message = if evaluated.message.is_empty() {
-            summary.clone()
-        } else {
-            format!("{}\n{summary}", evaluated.message)
-        };
-    }
-    let data = evaluated.to_data();
+    let concluded = pipeline::conclude(
+        EvaluationInput {
+            project: args.project.as_deref().unwrap_or_default(),
+            slo: slo.as_ref().map(|f| (&f.slo, f.raw.as_slice())),
+            sli: &measured.sli,
+            previous: &previous,
+            time_start: &window.0,
+            time_end: &window.1,
+        },
+        slo.as_ref().map(|f| &f.slo),
+        &measured.queries,
+    );
+    let data = concluded.evaluated.to_data();
     Ok(CommandOutput {
-        evaluated,
-        summary,
+        evaluated: concluded.evaluated,
+        summary: concluded.summary,
         data,
     })
-}
-
-/// Puts the query sent for each SLI next to its result.
-pub fn attach_queries(e: &mut Evaluated, queries: &BTreeMap<String, String>) {
-    for r in e.evaluation.indicator_results.iter_mut().flatten() {
-        if let Some(m) = r.value.as_ref().map(|v| v.metric.clone()) {
-            r.query = queries.get(&m).cloned();
-        }
-    }
 }
 
 async fn prometheus_form(
     args: &EvaluateArgs,
     sli_path: &Path,
     slo: Option<&Slo>,
-) -> Result<(SliRetrieval, (String, String), BTreeMap<String, String>), String> {
+) -> Result<(Measured, (String, String)), String> {
     let now = chrono::Utc::now();
     let w = start_end(
         args.start.as_deref().unwrap_or_default(),
@@ -244,15 +234,7 @@ async fn prometheus_form(
     .map_err(|e| e.to_string())?;
     let Some(slo) = slo else {
         // Keptn's answer for a service without SLO: no query needed.
-        return Ok((
-            SliRetrieval {
-                status: "succeeded".into(),
-                result: "pass".into(),
-                ..Default::default()
-            },
-            (w.start, w.end),
-            BTreeMap::new(),
-        ));
+        return Ok((Measured::nothing(), (w.start, w.end)));
     };
     let sli_raw = read(sli_path, "SLI file")?;
     let templates = merge_sli_files(&[("service", Some(&sli_raw))]).map_err(|e| e.to_string())?;
@@ -274,38 +256,23 @@ async fn prometheus_form(
         start: parse(&w.start)?,
         end: parse(&w.end)?,
     };
-    let auth = match (&args.prometheus_user, &args.prometheus_token) {
-        (Some(u), _) => Auth::Basic {
-            user: u.clone(),
-            password: args.prometheus_password.clone().unwrap_or_default(),
-        },
-        (None, Some(t)) => Auth::Bearer(t.clone()),
-        _ => Auth::None,
+    // The same settings, checks and authentication as `serve`.
+    let config = EvaluationConfig {
+        prometheus_endpoint: args.prometheus.clone(),
+        prometheus_user: args.prometheus_user.clone(),
+        prometheus_password: args.prometheus_password.clone(),
+        prometheus_token: args.prometheus_token.clone(),
+        ..Default::default()
     };
+    let problems = config.validate();
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .build()
         .map_err(|e| format!("cannot build HTTP client: {e}"))?;
-    let provider = PrometheusProvider::new(
-        client,
-        PrometheusSettings {
-            endpoint: args.prometheus.clone(),
-            auth,
-            timeout: std::time::Duration::from_secs(30),
-            ..Default::default()
-        },
-    );
-    let indicators: Vec<String> = slo.objectives.iter().map(|o| o.sli.clone()).collect();
-    let got = provider.get_slis(&indicators, &templates, &ctx).await;
-    let (result, message) = got.result();
-    Ok((
-        SliRetrieval {
-            status: "succeeded".into(),
-            result: result.into(),
-            message,
-            values: got.values,
-        },
-        (w.start, w.end),
-        got.queries,
-    ))
+    let provider = PrometheusProvider::new(client, config.prometheus());
+    let measured = pipeline::measure(&provider, slo, &templates, &ctx).await;
+    Ok((measured, (w.start, w.end)))
 }

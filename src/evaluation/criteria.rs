@@ -98,7 +98,9 @@ impl Criterion {
                 break;
             }
         }
-        let op = op.ok_or(CriteriaError::Invalid)?;
+        // Only `|` (allowed by Keptn's character class) leaves no operator; Go then fails on
+        // the value, so this is a value error too.
+        let op = op.ok_or(CriteriaError::Value)?;
         let (mut percentage, mut relative, mut increase) = (false, false, false);
         if let Some(r) = rest.strip_suffix('%') {
             percentage = true;
@@ -194,6 +196,8 @@ mod tests {
         assert_eq!(Criterion::parse("<600ms"), Err(CriteriaError::Value));
         assert_eq!(Criterion::parse("<<='"), Err(CriteriaError::Value));
         assert_eq!(Criterion::parse("<"), Err(CriteriaError::Value));
+        assert_eq!(Criterion::parse("|5"), Err(CriteriaError::Value));
+        assert_eq!(Criterion::parse("=>5"), Err(CriteriaError::Value));
         assert_eq!(p("<inf").value, f64::INFINITY);
     }
 

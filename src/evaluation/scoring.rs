@@ -225,10 +225,13 @@ pub fn evaluate(input: EvaluationInput<'_>) -> Evaluated {
     let mut verdict = match calculate_score(&scored.score, slo, &mut evaluation) {
         Ok(v) => v,
         Err(message) => {
+            // lighthouse's sendErroredFinishedEventWithMessage: a fresh evaluation block with
+            // the window and the SLO, but no results and no compared events.
             let e = EvaluationDetails {
                 result: "fail".into(),
                 score: 0.0,
                 indicator_results: None,
+                compared_events: Vec::new(),
                 ..evaluation
             };
             return out("errored", "fail", message.to_string(), e);
@@ -337,7 +340,10 @@ fn evaluate_objectives(
         let warning_sets = o.warning.as_deref().unwrap_or_default();
         let mut warned = false;
         if !warning_sets.is_empty() {
-            let (w, t) = eval_or(v, warning_sets, &prev, &slo.comparison).unwrap_or((false, None));
+            // An unparsable warning criterion is not an error: lighthouse ignores the error and
+            // reports no warning targets at all (an empty list) and no warning.
+            let (w, t) = eval_or(v, warning_sets, &prev, &slo.comparison)
+                .unwrap_or((false, Some(Vec::new())));
             warned = w;
             r.warning_targets = t;
             if !passed && warned {
@@ -395,8 +401,9 @@ fn unscored(
 }
 
 /// Targets of an objective that could not be evaluated: all violated, with the target values
-/// Keptn reports (fixed value, or the aggregate for relative criteria). Always a list, `[]`
-/// when the objective has no such criteria (lighthouse allocates it).
+/// Keptn reports (fixed value, or the aggregate for relative criteria). Criteria that do not
+/// parse are left out (lighthouse's `getEmptyTargets` skips them). Always a list, `[]` when
+/// the objective has no such criteria (lighthouse allocates it).
 fn empty_targets(
     sets: Option<&[CriteriaSet]>,
     prev: &[&IndicatorResult],
@@ -407,17 +414,13 @@ fn empty_targets(
     Some(
         sets.iter()
             .flat_map(|s| s.criteria.iter())
-            .map(|c| {
-                let target_value = match Criterion::parse(c) {
-                    Ok(co) if co.relative => agg,
-                    Ok(co) => co.value,
-                    Err(_) => 0.0,
-                };
-                SliTarget {
+            .filter_map(|c| {
+                let co = Criterion::parse(c).ok()?;
+                Some(SliTarget {
                     criteria: c.clone(),
-                    target_value,
+                    target_value: if co.relative { agg } else { co.value },
                     violated: true,
-                }
+                })
             })
             .collect(),
     )
@@ -889,6 +892,117 @@ mod tests {
         let r = &e.evaluation.indicator_results.as_ref().expect("r")[0];
         assert_eq!(r.pass_targets.as_ref().expect("t")[0].target_value, 220.0);
         assert_eq!(r.value.as_ref().expect("v").compared_value, 200.0);
+    }
+
+    fn previous(id: &str, metric: &str, value: f64) -> PreviousEvaluation {
+        PreviousEvaluation {
+            id: id.into(),
+            result: "pass".into(),
+            indicator_results: vec![IndicatorResult {
+                value: Some(sli(metric, value)),
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn errored_before_scoring_reports_no_compared_events() {
+        // calculateScore fails ("no target score defined") -> sendErroredFinishedEventWithMessage:
+        // window and SLO content, result fail, score 0, no results, no comparedEvents.
+        let slo = "objectives:\n  - sli: a\n    pass:\n      - criteria: [\"<10\"]\n";
+        let e = run(slo, vec![sli("a", 1.0)], &[previous("p1", "a", 2.0)]);
+        assert_eq!((e.status.as_str(), e.result.as_str()), ("errored", "fail"));
+        assert_eq!(e.message, "no target score defined");
+        assert!(e.evaluation.compared_events.is_empty());
+        assert!(e.evaluation.indicator_results.is_none());
+        assert_eq!(
+            (e.evaluation.result.as_str(), e.evaluation.score),
+            ("fail", 0.0)
+        );
+        assert!(!e.evaluation.slo_file_content.is_empty());
+        let data = e.to_data();
+        assert!(data["evaluation"].get("comparedEvents").is_none(), "{data}");
+        for (pass, msg) in [
+            ("x%", "could not parse pass target percentage"),
+            ("", "no target score defined"),
+        ] {
+            let slo = format!(
+                "objectives:\n  - sli: a\n    pass:\n      - criteria: [\"<10\"]\ntotal_score:\n  pass: \"{pass}\"\n"
+            );
+            let e = run(&slo, vec![sli("a", 1.0)], &[previous("p1", "a", 2.0)]);
+            assert_eq!((e.status.as_str(), e.message.as_str()), ("errored", msg));
+            assert!(e.evaluation.compared_events.is_empty());
+        }
+    }
+
+    #[test]
+    fn criteria_error_while_scoring_keeps_compared_events() {
+        // evaluateObjectives fails on a pass criterion: status succeeded, result fail, the
+        // compared events and SLO are still reported, no indicator results.
+        let slo = "objectives:\n  - sli: a\n    displayName: A\n    pass:\n      - criteria: [\"=>5\"]\ntotal_score:\n  pass: \"90%\"\n";
+        let e = run(slo, vec![sli("a", 1.0)], &[previous("p1", "a", 2.0)]);
+        assert_eq!(
+            (e.status.as_str(), e.result.as_str()),
+            ("succeeded", "fail")
+        );
+        assert_eq!(
+            e.message,
+            "error with A: could not parse criteria target value"
+        );
+        assert_eq!(e.evaluation.compared_events, vec!["p1".to_string()]);
+        assert!(e.evaluation.indicator_results.is_none());
+        assert_eq!(e.evaluation.result, "fail");
+    }
+
+    #[test]
+    fn unparsable_criteria_are_dropped_from_empty_targets() {
+        // getEmptyTargets skips criteria parseCriteriaString rejects: for an info objective and
+        // for an objective without a value.
+        let slo = "objectives:\n  - sli: info\n    warning:\n      - criteria: [\"=>5\", \"<7\"]\n  - sli: missing\n    pass:\n      - criteria: [\"<600ms\", \"<=+10%\", \"|3\"]\n    warning:\n      - criteria: [\"bad\"]\ntotal_score:\n  pass: \"90%\"\n";
+        let e = run(
+            slo,
+            vec![sli("info", 1.0)],
+            &[previous("p1", "missing", 200.0)],
+        );
+        let r = e.evaluation.indicator_results.as_ref().expect("results");
+        let crit = |t: &Option<Vec<SliTarget>>| -> Vec<(String, f64)> {
+            t.iter()
+                .flatten()
+                .map(|t| (t.criteria.clone(), t.target_value))
+                .collect()
+        };
+        assert_eq!(r[0].status, "info");
+        assert_eq!(crit(&r[0].warning_targets), vec![("<7".to_string(), 7.0)]);
+        assert_eq!(r[0].pass_targets, Some(vec![]));
+        assert_eq!(r[1].status, "fail");
+        assert_eq!(
+            crit(&r[1].pass_targets),
+            vec![("<=+10%".to_string(), 200.0)]
+        );
+        assert_eq!(r[1].warning_targets, Some(vec![]));
+    }
+
+    #[test]
+    fn unparsable_warning_criterion_means_no_warning_and_no_warning_targets() {
+        // The error of the warning evaluation is ignored: isWarning=false, targets [].
+        let slo = "objectives:\n  - sli: a\n    pass:\n      - criteria: [\"<1\"]\n    warning:\n      - criteria: [\"<10\", \"=>5\"]\ntotal_score:\n  pass: \"90%\"\n  warning: \"40%\"\n";
+        let e = run(slo, vec![sli("a", 5.0)], &[]);
+        let r = &e.evaluation.indicator_results.as_ref().expect("results")[0];
+        assert_eq!(r.status, "fail");
+        assert_eq!(r.score, 0.0);
+        assert_eq!(r.warning_targets, Some(vec![]));
+        assert_eq!(
+            e.to_data()["evaluation"]["indicatorResults"][0]["warningTargets"],
+            serde_json::json!([])
+        );
+        assert_eq!(e.result, "fail");
+        // the same warning set on a passing value: still pass, targets still []
+        let e = run(slo, vec![sli("a", 0.5)], &[]);
+        let r = &e.evaluation.indicator_results.as_ref().expect("results")[0];
+        assert_eq!(
+            (r.status.as_str(), r.warning_targets.clone()),
+            ("pass", Some(vec![]))
+        );
     }
 
     #[test]

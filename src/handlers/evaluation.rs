@@ -5,18 +5,18 @@
 //! Verdicts and Keptn's fields are lighthouse's; each indicator also carries the query sent and
 //! a one-line explanation, and the message ends with a readable summary.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{BuildFuture, TaskContext, TaskHandler, TaskOutcome, TaskRequest, TaskSpec};
 use crate::evaluation::Slo;
 use crate::evaluation::history::{EvaluationHistory, HistoryScope};
+use crate::evaluation::pipeline::{self, Measured};
 use crate::evaluation::prometheus::{PrometheusProvider, QueryContext, merge_sli_files};
-use crate::evaluation::scoring::{Evaluated, EvaluationInput, SliRetrieval, evaluate, summary};
+use crate::evaluation::scoring::{Evaluated, EvaluationInput};
 use crate::evaluation::timeframe;
 use crate::keptn::payload::EvaluationTriggered;
 use crate::keptn::time::parse_keptn;
@@ -92,11 +92,7 @@ fn finished_from(e: &Evaluated) -> Finished {
 
 /// An errored finish that still carries Keptn's `evaluation` block.
 fn errored(message: String, start: &str, end: &str) -> Finished {
-    Finished::errored(message).with(
-        "evaluation",
-        json!({"timeStart": start, "timeEnd": end, "result": "fail", "score": 0,
-               "sloFileContent": "", "indicatorResults": null}),
-    )
+    finished_from(&pipeline::errored(message, start, end, None))
 }
 
 /// Keeps the data under Keptn's limit: our explanations go first, then our queries, then the
@@ -173,84 +169,57 @@ impl EvaluationHandler {
                 )));
             }
         };
-        let slo = match &slo_raw {
-            None => None,
-            Some(raw) => match Slo::parse(raw) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    return Ok(TaskOutcome::Finished(errored(
-                        format!(
-                            "Could not parse SLO file for service {service} in stage {stage} in project {project}: {e}"
-                        ),
-                        start,
-                        end,
-                    )));
-                }
-            },
+        let slo = match pipeline::read_slo(slo_raw, &project, &stage, &service) {
+            Ok(s) => s,
+            Err(message) => return Ok(TaskOutcome::Finished(errored(message, start, end))),
         };
 
-        let mut queries = BTreeMap::new();
-        let sli = match &slo {
-            None => SliRetrieval {
-                status: "succeeded".into(),
-                result: "pass".into(),
-                ..Default::default()
-            },
-            Some(slo) => {
-                let (sli, q) = self.retrieve_slis(slo, &data, commit, start, end).await;
-                queries = q;
-                sli
-            }
+        let measured = match &slo {
+            None => Measured::nothing(),
+            Some(f) => self.retrieve_slis(&f.slo, &data, commit, start, end).await,
         };
 
         let previous = match &slo {
-            Some(slo) if sli.status == "succeeded" => {
+            Some(f) if measured.sli.status == "succeeded" => {
                 let hscope = HistoryScope {
                     project: project.clone(),
                     stage: stage.clone(),
                     service: service.clone(),
                 };
+                let c = &f.slo.comparison;
                 match self
                     .history
                     .previous(
                         &hscope,
-                        slo.comparison.included_results(),
-                        slo.comparison.number_of_previous_results(),
+                        c.included_results(),
+                        c.number_of_previous_results(),
                     )
                     .await
                 {
                     Ok(p) => p,
                     Err(e) => {
-                        return Ok(TaskOutcome::Finished(errored(e.to_string(), start, end)));
+                        let e = pipeline::errored(e.to_string(), start, end, Some(&f.raw));
+                        return Ok(TaskOutcome::Finished(finished_from(&e)));
                     }
                 }
             }
             _ => Vec::new(),
         };
 
-        let mut evaluated = evaluate(EvaluationInput {
-            project: &project,
-            slo: slo.as_ref().zip(slo_raw.as_deref()),
-            sli: &sli,
-            previous: &previous,
-            time_start: start,
-            time_end: end,
-        });
-        for r in evaluated.evaluation.indicator_results.iter_mut().flatten() {
-            if let Some(m) = r.value.as_ref().map(|v| v.metric.clone()) {
-                r.query = queries.get(&m).cloned();
-            }
-        }
-        let keptn_len = evaluated.message.len();
-        let s = summary(slo.as_ref(), &evaluated);
-        if !s.is_empty() {
-            evaluated.message = if evaluated.message.is_empty() {
-                s
-            } else {
-                format!("{}\n{s}", evaluated.message)
-            };
-        }
-        fit_size(&mut evaluated, keptn_len);
+        let mut concluded = pipeline::conclude(
+            EvaluationInput {
+                project: &project,
+                slo: slo.as_ref().map(|f| (&f.slo, f.raw.as_slice())),
+                sli: &measured.sli,
+                previous: &previous,
+                time_start: start,
+                time_end: end,
+            },
+            slo.as_ref().map(|f| &f.slo),
+            &measured.queries,
+        );
+        let evaluated = &mut concluded.evaluated;
+        fit_size(evaluated, concluded.keptn_message_len);
         tracing::info!(
             result = %evaluated.result,
             score = evaluated.evaluation.score,
@@ -272,7 +241,7 @@ impl EvaluationHandler {
                 tracing::warn!(error = %format!("{e:#}"), "evaluation result not recorded");
             }
         }
-        Ok(TaskOutcome::Finished(finished_from(&evaluated)))
+        Ok(TaskOutcome::Finished(finished_from(evaluated)))
     }
 
     /// prometheus-service's part: sli.yaml merged project → stage → service, then queries.
@@ -283,18 +252,7 @@ impl EvaluationHandler {
         commit: Option<&str>,
         start: &str,
         end: &str,
-    ) -> (SliRetrieval, BTreeMap<String, String>) {
-        let errored = |message: String| {
-            (
-                SliRetrieval {
-                    status: "errored".into(),
-                    result: "fail".into(),
-                    message,
-                    values: Vec::new(),
-                },
-                BTreeMap::new(),
-            )
-        };
+    ) -> Measured {
         let c = &data.common;
         let levels = [
             ("project", ResourceScope::project(&c.project), None),
@@ -314,7 +272,9 @@ impl EvaluationHandler {
             {
                 Ok(f) => files.push((level, f)),
                 Err(e) => {
-                    return errored(format!("could not read {level} prometheus/sli.yaml: {e}"));
+                    return Measured::errored(format!(
+                        "could not read {level} prometheus/sli.yaml: {e}"
+                    ));
                 }
             }
         }
@@ -322,10 +282,10 @@ impl EvaluationHandler {
             files.iter().map(|(l, f)| (*l, f.as_deref())).collect();
         let templates = match merge_sli_files(&borrowed) {
             Ok(t) => t,
-            Err(e) => return errored(e.to_string()),
+            Err(e) => return Measured::errored(e.to_string()),
         };
         let (Some(s), Some(e)) = (parse_keptn(start), parse_keptn(end)) else {
-            return errored(format!("unreadable evaluation window {start} .. {end}"));
+            return Measured::errored(format!("unreadable evaluation window {start} .. {end}"));
         };
         let ctx = QueryContext {
             project: c.project.clone(),
@@ -337,21 +297,7 @@ impl EvaluationHandler {
             start: s,
             end: e,
         };
-        let indicators: Vec<String> = slo.objectives.iter().map(|o| o.sli.clone()).collect();
-        let got = self
-            .prometheus
-            .get_slis(&indicators, &templates, &ctx)
-            .await;
-        let (result, message) = got.result();
-        (
-            SliRetrieval {
-                status: "succeeded".into(),
-                result: result.into(),
-                message,
-                values: got.values,
-            },
-            got.queries,
-        )
+        pipeline::measure(&self.prometheus, slo, &templates, &ctx).await
     }
 }
 

@@ -16,7 +16,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::EventType;
-use super::payload::EventData;
+use super::golike::{self, GoShape, normalize};
+use super::payload::{EVENT_DATA_SHAPE, EventData};
 use crate::untrusted::{self, RawObject};
 
 /// Why an event could not be correlated at all (no reply is possible).
@@ -70,18 +71,18 @@ pub struct TriggeredEvent {
 }
 
 impl TriggeredEvent {
-    /// The common part of `data`, read leniently: fields of the wrong type are dropped rather
-    /// than failing, so that a reply can always carry project/stage/service.
+    /// The common part of `data`, read as Keptn reads it (null = absent, names without regard
+    /// to case) and leniently: fields of the wrong type are dropped rather than failing, so
+    /// that a reply can always carry project/stage/service.
     pub fn scope(&self) -> EventData {
+        let data = normalize(&self.data, &EVENT_DATA_SHAPE);
         let s = |k: &str| {
-            self.data
-                .get(k)
+            data.get(k)
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string()
         };
-        let labels = self
-            .data
+        let labels = data
             .get("labels")
             .and_then(Value::as_object)
             .map(|m| {
@@ -101,13 +102,12 @@ impl TriggeredEvent {
         }
     }
 
-    /// Decodes `data` into a task's typed payload.
-    pub fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+    /// Decodes `data` into a task's typed payload, as Keptn's Go services decode it.
+    pub fn payload<T: serde::de::DeserializeOwned + GoShape>(&self) -> Result<T, String> {
         if !self.data.is_object() {
             return Err("event has no `data` object".to_string());
         }
-        serde_json::from_value(self.data.clone())
-            .map_err(|e| format!("invalid `data` of {}: {e}", self.ty))
+        golike::from_value(&self.data).map_err(|e| format!("invalid `data` of {}: {e}", self.ty))
     }
 
     pub fn correlation(&self) -> Correlation {
@@ -349,6 +349,34 @@ mod tests {
             "data": {"project": "sockshop", "stage": "staging", "service": "carts",
                      "labels": {"buildId": "42", "n": 3}}
         })
+    }
+
+    #[test]
+    fn specversion_is_not_checked_like_keptn() {
+        for version in ["0.2", "", "2.0"] {
+            let mut v = triggered();
+            v["specversion"] = json!(version);
+            let env = decode(v.to_string().as_bytes()).expect("decodes");
+            assert!(env.problem.is_none(), "{version}: {:?}", env.problem);
+            assert_eq!(env.keptn_context.as_deref(), Some("ctx-1"));
+        }
+        let mut v = triggered();
+        v.as_object_mut().expect("object").remove("specversion");
+        let env = decode(v.to_string().as_bytes()).expect("decodes");
+        assert!(env.problem.is_none(), "{:?}", env.problem);
+    }
+
+    #[test]
+    fn null_attributes_and_folded_names_are_read_like_go() {
+        let mut v = triggered();
+        let o = v.as_object_mut().expect("object");
+        o.insert("triggeredid".into(), json!(null));
+        let ctx = o.remove("shkeptncontext").expect("ctx");
+        o.insert("shKeptnContext".into(), ctx);
+        let env = decode(v.to_string().as_bytes()).expect("decodes");
+        assert!(env.problem.is_none(), "{:?}", env.problem);
+        assert_eq!(env.keptn_context.as_deref(), Some("ctx-1"));
+        assert_eq!(env.triggered_id, None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod envelope;
 pub mod event_type;
+pub mod golike;
 pub mod payload;
 pub mod reply;
 pub mod time;

@@ -1,10 +1,95 @@
 //! Typed views of Keptn event data (§2). Handlers deserialize the part they need from the
-//! triggered event's `data`; unknown fields are ignored, as the Go side does.
+//! triggered event's `data` with [`super::golike`], which reads it as the Go side does:
+//! unknown fields ignored, `null` = absent, field names matched case-insensitively. Each
+//! type's [`GoShape`] lists the fields of its go-utils struct.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use super::golike::{Field, GoShape, GoStruct};
+
+/// `EventData`'s fields (embedded in every task's data).
+const EVENT_DATA: &[(&str, Field)] = &[
+    ("project", Field::Plain),
+    ("stage", Field::Plain),
+    ("service", Field::Plain),
+    ("labels", Field::StringMap),
+    ("status", Field::Plain),
+    ("result", Field::Plain),
+    ("message", Field::Plain),
+];
+
+/// `v0_2_0.EventData`.
+pub static EVENT_DATA_SHAPE: GoStruct = GoStruct(&[EVENT_DATA]);
+static APPROVAL_SHAPE: GoStruct = GoStruct(&[&[("pass", Field::Plain), ("warning", Field::Plain)]]);
+static DEPLOYMENT_SHAPE: GoStruct = GoStruct(&[&[
+    ("deploymentURIsLocal", Field::StringList),
+    ("deploymentURIsPublic", Field::StringList),
+    ("deploymentstrategy", Field::Plain),
+    ("deploymentNames", Field::StringList),
+]]);
+static CONFIGURATION_CHANGE_SHAPE: GoStruct = GoStruct(&[&[("values", Field::Plain)]]);
+static TEST_SHAPE: GoStruct = GoStruct(&[&[
+    ("teststrategy", Field::Plain),
+    ("start", Field::Plain),
+    ("end", Field::Plain),
+]]);
+static EVALUATION_SHAPE: GoStruct = GoStruct(&[&[
+    ("start", Field::Plain),
+    ("end", Field::Plain),
+    ("timeframe", Field::Plain),
+]]);
+static APPROVAL_TRIGGERED_SHAPE: GoStruct = GoStruct(&[
+    EVENT_DATA,
+    &[
+        ("approval", Field::Struct(&APPROVAL_SHAPE)),
+        // Read apart, as approval-service reads it (see `ApprovalTriggered::evaluation_result`).
+        ("evaluation", Field::Plain),
+    ],
+]);
+static DEPLOYMENT_TRIGGERED_SHAPE: GoStruct = GoStruct(&[
+    EVENT_DATA,
+    &[
+        (
+            "configurationChange",
+            Field::Struct(&CONFIGURATION_CHANGE_SHAPE),
+        ),
+        ("deployment", Field::Struct(&DEPLOYMENT_SHAPE)),
+    ],
+]);
+static TEST_TRIGGERED_SHAPE: GoStruct = GoStruct(&[
+    EVENT_DATA,
+    &[
+        ("test", Field::Struct(&TEST_SHAPE)),
+        ("deployment", Field::Struct(&DEPLOYMENT_SHAPE)),
+    ],
+]);
+static EVALUATION_TRIGGERED_SHAPE: GoStruct = GoStruct(&[
+    EVENT_DATA,
+    &[
+        ("evaluation", Field::Struct(&EVALUATION_SHAPE)),
+        ("test", Field::Struct(&TEST_SHAPE)),
+        ("deployment", Field::Struct(&DEPLOYMENT_SHAPE)),
+    ],
+]);
+
+impl GoShape for EventData {
+    const SHAPE: &'static GoStruct = &EVENT_DATA_SHAPE;
+}
+impl GoShape for ApprovalTriggered {
+    const SHAPE: &'static GoStruct = &APPROVAL_TRIGGERED_SHAPE;
+}
+impl GoShape for DeploymentTriggered {
+    const SHAPE: &'static GoStruct = &DEPLOYMENT_TRIGGERED_SHAPE;
+}
+impl GoShape for TestTriggered {
+    const SHAPE: &'static GoStruct = &TEST_TRIGGERED_SHAPE;
+}
+impl GoShape for EvaluationTriggered {
+    const SHAPE: &'static GoStruct = &EVALUATION_TRIGGERED_SHAPE;
+}
 
 /// `data.status` (`gu:pkg/lib/v0_2_0/status.go`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,17 +178,56 @@ pub struct ApprovalTriggered {
     pub common: EventData,
     #[serde(default)]
     pub approval: ApprovalStrategy,
+    /// Kept raw: approval-service decodes it separately and falls back to `""` when it does
+    /// not decode.
     #[serde(default)]
-    pub evaluation: Option<EvaluationSummary>,
+    pub evaluation: Option<Value>,
 }
 
-/// The part of `data.evaluation` that later tasks read.
+impl ApprovalTriggered {
+    /// `data.evaluation.result` as approval-service's `getResult` reads it: the whole data
+    /// decoded as `EvaluationFinishedEventData`; any field of the wrong type there gives `""`.
+    pub fn evaluation_result(&self) -> String {
+        self.evaluation
+            .as_ref()
+            .and_then(|v| super::golike::from_value::<EvaluationSummary>(v).ok())
+            .map(|e| e.result)
+            .unwrap_or_default()
+    }
+}
+
+/// The scalar part of `EvaluationDetails` (`data.evaluation` of `evaluation.finished`), with
+/// Go's types, so that a value Go cannot decode is an error here too.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct EvaluationSummary {
     #[serde(default)]
     pub result: String,
     #[serde(default)]
-    pub score: Option<f64>,
+    pub score: f64,
+    #[serde(rename = "timeStart", default)]
+    pub time_start: String,
+    #[serde(rename = "timeEnd", default)]
+    pub time_end: String,
+    #[serde(rename = "sloFileContent", default)]
+    pub slo_file_content: String,
+    #[serde(rename = "indicatorResults", default)]
+    pub indicator_results: Vec<Value>,
+    #[serde(rename = "comparedEvents", default)]
+    pub compared_events: Vec<String>,
+}
+
+static EVALUATION_SUMMARY_SHAPE: GoStruct = GoStruct(&[&[
+    ("timeStart", Field::Plain),
+    ("timeEnd", Field::Plain),
+    ("result", Field::Plain),
+    ("score", Field::Plain),
+    ("sloFileContent", Field::Plain),
+    ("indicatorResults", Field::Plain),
+    ("comparedEvents", Field::StringList),
+]]);
+
+impl GoShape for EvaluationSummary {
+    const SHAPE: &'static GoStruct = &EVALUATION_SUMMARY_SHAPE;
 }
 
 /// `data.deployment` on triggered events (§2.3, §2.4).
@@ -299,7 +423,7 @@ mod tests {
         .expect("decodes");
         assert_eq!(d.common.labels["buildId"], "42");
         assert_eq!(d.approval.warning, "manual");
-        assert_eq!(d.evaluation.map(|e| e.result).as_deref(), Some("warning"));
+        assert_eq!(d.evaluation_result(), "warning");
     }
 
     #[test]

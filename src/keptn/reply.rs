@@ -273,10 +273,12 @@ fn drop_largest(m: &mut Map<String, Value>, excess: usize) -> usize {
 }
 
 /// `project`, `stage`, `service` and `labels` of the triggered event, copied as they were.
+/// Names are read as Keptn's Go services read them (`"Project"` is the project).
 fn scope_of(t: &TriggeredEvent) -> Map<String, Value> {
+    let data = super::golike::normalize(&t.data, &super::payload::EVENT_DATA_SHAPE);
     let mut m = Map::new();
     for key in ["project", "stage", "service", "labels"] {
-        if let Some(v) = t.data.get(key).filter(|v| !v.is_null()) {
+        if let Some(v) = data.get(key) {
             m.insert(key.to_string(), v.clone());
         }
     }

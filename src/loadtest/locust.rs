@@ -327,6 +327,8 @@ pub fn parse_locustfile(file: &str, text: &str) -> Result<Locustfile, LocustErro
     let mut lf: Option<Locustfile> = None;
     let mut class_indent: Option<usize> = None;
     let mut pending_weight: Option<(usize, u32)> = None;
+    // The `def` line of each task, for problems reported after reading the file.
+    let mut task_lines: Vec<usize> = Vec::new();
     // The method being read: (def indent, task index or None for `pass`-only helpers).
     let mut method: Option<(usize, Option<usize>, String)> = None;
     for l in &lines {
@@ -439,8 +441,16 @@ pub fn parse_locustfile(file: &str, text: &str) -> Result<Locustfile, LocustErro
             } else {
                 let args = parse_call_args(w.trim_start_matches('(').trim_end_matches(')'))
                     .map_err(err)?;
+                let args: Vec<(Option<&str>, &Py)> =
+                    args.iter().map(|(k, v)| (k.as_deref(), v)).collect();
                 match args.as_slice() {
-                    [(None, Py::Int(n))] if (1..=i64::from(u32::MAX)).contains(n) => *n as u32,
+                    // `@task()`: locust's default weight
+                    [] => 1,
+                    [(None | Some("weight"), Py::Int(n))]
+                        if (1..=i64::from(u32::MAX)).contains(n) =>
+                    {
+                        *n as u32
+                    }
                     _ => return Err(err(format!("`@task{w}` needs a positive integer weight"))),
                 }
             };
@@ -462,6 +472,7 @@ pub fn parse_locustfile(file: &str, text: &str) -> Result<Locustfile, LocustErro
                         weight,
                         requests: Vec::new(),
                     });
+                    task_lines.push(l.line);
                     method = Some((l.indent, Some(cls.tasks.len() - 1), name));
                 }
                 None => method = Some((l.indent, None, name)),
@@ -507,10 +518,15 @@ pub fn parse_locustfile(file: &str, text: &str) -> Result<Locustfile, LocustErro
             what: format!("class `{}` has no `@task` methods", lf.class_name),
         });
     }
-    if let Some(t) = lf.tasks.iter().find(|t| t.requests.is_empty()) {
+    if let Some((i, t)) = lf
+        .tasks
+        .iter()
+        .enumerate()
+        .find(|(_, t)| t.requests.is_empty())
+    {
         return Err(LocustError {
             file: file.into(),
-            line: 1,
+            line: task_lines.get(i).copied().unwrap_or(1),
             what: format!("task `{}` sends no request", t.name),
         });
     }
@@ -605,9 +621,36 @@ fn parse_client_call(t: &str) -> Result<Request, String> {
     let mut headers = Vec::new();
     let mut body = bytes::Bytes::new();
     let mut content_type = None;
-    for (k, v) in parse_call_args(args)? {
+    // requests' signatures: `post(url, data=None, json=None)`, `put/patch(url, data=None)`,
+    // the other verbs take only the URL positionally.
+    let positional: &[&str] = match verb.trim() {
+        "post" => &["url", "data", "json"],
+        "put" | "patch" => &["url", "data"],
+        _ => &["url"],
+    };
+    for (i, (k, v)) in parse_call_args(args)?.into_iter().enumerate() {
+        let k = match k {
+            Some(k) => Some(k),
+            None => match positional.get(i) {
+                Some(p) => Some((*p).to_string()),
+                None => {
+                    return Err(format!(
+                        "`self.client.{}` takes at most {} positional argument(s) (the path{})",
+                        verb.trim(),
+                        positional.len(),
+                        match positional.len() {
+                            3 => ", data, json",
+                            2 => ", data",
+                            _ => "",
+                        }
+                    ));
+                }
+            },
+        };
         match (k.as_deref(), v) {
-            (None | Some("url") | Some("path"), Py::Str(s)) if path.is_none() => path = Some(s),
+            // `None` is requests' default: the argument is not given (no body, no type).
+            (Some("json" | "data" | "name" | "headers"), Py::None) => {}
+            (Some("url") | Some("path"), Py::Str(s)) if path.is_none() => path = Some(s),
             (Some("name"), Py::Str(s)) => name = Some(s),
             (Some("headers"), Py::Dict(kv)) => {
                 for (hk, hv) in kv {
@@ -643,12 +686,15 @@ fn parse_client_call(t: &str) -> Result<Request, String> {
                     "`{k}=` must be a literal of the right type (string or dict)"
                 ));
             }
+            (Some("url" | "path"), _) => {
+                return Err("the path must be one string literal argument".into());
+            }
             (Some(k), _) => return Err(format!("argument `{k}=` is not supported")),
             (None, _) => return Err("the path must be one string literal argument".into()),
         }
     }
     let path = path.ok_or("the request has no path argument")?;
-    let path = plan::check_path(&path)?;
+    let path = plan::check_path(&requote_uri(&path))?;
     if let Some(ct) = content_type
         && !headers.iter().any(|(n, _)| n == http::header::CONTENT_TYPE)
     {
@@ -665,6 +711,38 @@ fn parse_client_call(t: &str) -> Result<Request, String> {
         headers,
         body,
     })
+}
+
+/// What requests does to a URL before sending it (`requote_uri`): characters outside the
+/// URL's unreserved and reserved sets (non-ASCII, space, `"`, `<`, `>`, ...) are
+/// percent-encoded as UTF-8; existing `%XX` escapes are kept.
+fn requote_uri(s: &str) -> String {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    const SET: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~')
+        .remove(b'!')
+        .remove(b'#')
+        .remove(b'$')
+        .remove(b'%')
+        .remove(b'&')
+        .remove(b'\'')
+        .remove(b'(')
+        .remove(b')')
+        .remove(b'*')
+        .remove(b'+')
+        .remove(b',')
+        .remove(b'/')
+        .remove(b':')
+        .remove(b';')
+        .remove(b'=')
+        .remove(b'?')
+        .remove(b'@')
+        .remove(b'[')
+        .remove(b']');
+    utf8_percent_encode(s, SET).to_string()
 }
 
 fn form_enc(s: &str) -> String {
@@ -1192,6 +1270,76 @@ class Shop(FastHttpUser):
             assert!(msg.starts_with(&format!("locust/x.py:{line}: ")), "{msg}");
             assert!(msg.contains("native plan"), "{msg}");
         }
+    }
+
+    fn one_request(call: &str) -> Request {
+        let py = format!(
+            "from locust import HttpUser, task\nclass U(HttpUser):\n    @task\n    def a(self):\n        {call}\n"
+        );
+        let lf = parse_locustfile("locust/x.py", &py).unwrap_or_else(|e| panic!("{call}: {e}"));
+        lf.tasks[0].requests[0].clone()
+    }
+
+    fn content_type(r: &Request) -> Option<&str> {
+        r.headers
+            .iter()
+            .find(|(n, _)| n == http::header::CONTENT_TYPE)
+            .and_then(|(_, v)| v.to_str().ok())
+    }
+
+    #[test]
+    fn none_arguments_are_not_given_like_requests() {
+        // requests: `json=None` / `data=None` send no body and no content type.
+        for call in [
+            "self.client.post('/a', json=None)",
+            "self.client.post('/a', data=None)",
+            "self.client.post('/a', None, None)",
+            "self.client.get('/a', name=None, headers=None)",
+        ] {
+            let r = one_request(call);
+            assert!(r.body.is_empty(), "{call}");
+            assert_eq!(content_type(&r), None, "{call}");
+            assert_eq!(r.name, "/a", "{call}");
+        }
+    }
+
+    #[test]
+    fn data_and_json_may_be_positional_as_in_requests() {
+        // Session.post(url, data=None, json=None), put/patch(url, data=None).
+        let r = one_request("self.client.post('/login', {'user': 'a b', 'pw': 'x&y'})");
+        assert_eq!(&r.body[..], b"user=a+b&pw=x%26y");
+        assert_eq!(content_type(&r), Some("application/x-www-form-urlencoded"));
+        let r = one_request("self.client.post('/j', None, {'a': 1})");
+        assert_eq!(&r.body[..], br#"{"a":1}"#);
+        assert_eq!(content_type(&r), Some("application/json"));
+        let r = one_request("self.client.put('/p', 'raw')");
+        assert_eq!((&r.body[..], r.method.as_str()), (&b"raw"[..], "PUT"));
+        let py = "from locust import HttpUser, task\nclass U(HttpUser):\n    @task\n    def a(self):\n        self.client.get('/a', {'q': 1})\n";
+        let e = parse_locustfile("locust/x.py", py).expect_err("get takes only the url");
+        assert!(e.what.contains("positional"), "{e}");
+    }
+
+    #[test]
+    fn non_ascii_paths_are_percent_encoded_like_requests() {
+        // requests' requote_uri: UTF-8 percent-encoding, reserved characters and `%XX` kept.
+        let r = one_request("self.client.get('/café/ü?q=ä b&x=%41')");
+        assert_eq!(r.path, "/caf%C3%A9/%C3%BC?q=%C3%A4%20b&x=%41");
+        assert_eq!(r.name, r.path, "locust names a request by its path_url");
+    }
+
+    #[test]
+    fn task_with_empty_parentheses_has_weight_one() {
+        let py = "from locust import HttpUser, task\nclass U(HttpUser):\n    @task()\n    def a(self):\n        self.client.get('/')\n    @task(weight=3)\n    def b(self):\n        self.client.get('/b')\n";
+        let lf = parse_locustfile("locust/x.py", py).expect("parses");
+        assert_eq!((lf.tasks[0].weight, lf.tasks[1].weight), (1, 3));
+    }
+
+    #[test]
+    fn task_without_request_is_reported_at_its_def_line() {
+        let py = "from locust import HttpUser, task\nclass U(HttpUser):\n    @task\n    def a(self):\n        self.client.get('/')\n\n    @task\n    def idle(self):\n        pass\n";
+        let e = parse_locustfile("locust/x.py", py).expect_err("idle task");
+        assert_eq!(e.line, 8, "{e}");
+        assert!(e.what.contains("task `idle` sends no request"), "{e}");
     }
 
     #[test]

@@ -371,9 +371,11 @@ async fn slo_problems_answer_without_querying() {
         (f.status, f.result),
         (StatusType::Errored, ResultType::Fail)
     );
-    assert!(
-        f.message.starts_with(
-            "Could not parse SLO file for service bad in stage qa in project fulltour: "
+    // lighthouse's computeObjectives: "error retrieving SLO file: " + GetSLOs' error
+    assert_eq!(
+        f.message.lines().next(),
+        Some(
+            "error retrieving SLO file: Could not parse SLO file for service bad in stage qa in project fulltour"
         ),
         "{}",
         f.message
