@@ -1,5 +1,5 @@
 //! keptn-native: a Keptn v1 execution-plane service that runs the tasks of a delivery
-//! sequence (approval, deployment, test, evaluation) natively.
+//! sequence (approval, deployment, test, evaluation, rollback) natively.
 //!
 //! Module map:
 //! - [`keptn`]: the event protocol (pure): types, envelope, payloads, replies.

@@ -12,6 +12,7 @@ mod deploy_process;
 mod evaluation;
 mod exactly_once;
 mod hostile;
+mod keptn_corpus;
 mod loadtest;
 mod pod_sandbox;
 mod process;
