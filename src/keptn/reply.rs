@@ -126,9 +126,9 @@ const TRIMMED_LABEL_BYTES: usize = 1024;
 const NOTE_BYTES: usize = 512;
 
 /// Makes a reply fit in `budget` bytes of structured JSON (NATS' max payload), trimming in
-/// this order until it fits: the message, echoed labels (largest first), echoed
-/// project/stage/service, the task's own fields (largest first), the message again, and the
-/// echoed `gitcommitid`. Status, result and the correlation attributes are never touched.
+/// this order until it fits: the message (to 8 KiB), echoed labels over 1 KiB, echoed
+/// project/stage/service over 256 bytes, the task's own fields (largest first), the other
+/// labels (largest first), the message again (to 512 bytes), and the echoed `gitcommitid`. Status, result and the correlation attributes are never touched.
 /// Returns the reply and, if anything was trimmed, what (that note also ends the message).
 pub fn fit(mut event: Event, budget: usize) -> (Event, Option<String>) {
     let size = super::envelope::encode(&event).len();
