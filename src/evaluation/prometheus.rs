@@ -156,7 +156,24 @@ pub enum SliConfigError {
 #[derive(Deserialize)]
 struct RawSli {
     #[serde(default)]
-    indicators: Option<BTreeMap<String, String>>,
+    indicators: Option<BTreeMap<String, YamlScalar>>,
+}
+
+/// A YAML scalar read into a Go `string` as prometheus-service's YAML decoder does: numbers and
+/// booleans as written, `null` as `""`; lists and maps stay errors.
+struct YamlScalar(String);
+
+impl<'de> Deserialize<'de> for YamlScalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match serde_norway::Value::deserialize(d)? {
+            serde_norway::Value::Null => Ok(YamlScalar(String::new())),
+            serde_norway::Value::Bool(b) => Ok(YamlScalar(b.to_string())),
+            serde_norway::Value::Number(n) => Ok(YamlScalar(n.to_string())),
+            serde_norway::Value::String(s) => Ok(YamlScalar(s)),
+            _ => Err(D::Error::custom("expected a query string")),
+        }
+    }
 }
 
 /// Merges `sli.yaml` files given in order project, stage, service (`None`: absent). Later keys
@@ -184,7 +201,7 @@ pub fn merge_sli_files(
         if indicators.is_empty() {
             return Err(SliConfigError::NoIndicators(level.to_string()));
         }
-        out.extend(indicators);
+        out.extend(indicators.into_iter().map(|(k, v)| (k, v.0)));
     }
     Ok(out)
 }
@@ -660,5 +677,20 @@ mod tests {
         assert_eq!(provider.endpoint("p"), Some("http://other"));
         assert_eq!(provider.endpoint("q"), Some("http://prom:9090"));
         assert!(!format!("{:?}", Auth::Bearer("secret".into())).contains("secret"));
+    }
+
+    #[test]
+    fn sli_values_are_read_like_go_yaml_strings() {
+        // prometheus-service decodes into map[string]string: scalars are their text.
+        let m = merge_sli_files(&[(
+            "service",
+            Some(b"indicators:\n  one: 1\n  q: up\n".as_slice()),
+        )])
+        .expect("scalars accepted");
+        assert_eq!(m["one"], "1");
+        assert_eq!(m["q"], "up");
+        assert!(
+            merge_sli_files(&[("service", Some(b"indicators:\n  q: [a]\n".as_slice()))]).is_err()
+        );
     }
 }
